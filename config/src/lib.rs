@@ -22,9 +22,8 @@ pub use model::*;
 
 /// Read and validate the file at `path`.
 pub fn load(path: &Path) -> Result<Config, Problems> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Problems::single(Problem::file(path, format!("cannot read config file: {e}")))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Problems::single(Problem::file(path, format!("cannot read config file: {e}"))))?;
     parse(&text, path)
 }
 

@@ -63,10 +63,9 @@ impl FromStr for RecordType {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RecordType::ALL
-            .into_iter()
-            .find(|t| t.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown record type {s:?}; expected one of A, AAAA, CNAME, MX, TXT, NS, SOA, PTR, SRV"))
+        RecordType::ALL.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            format!("unknown record type {s:?}; expected one of A, AAAA, CNAME, MX, TXT, NS, SOA, PTR, SRV")
+        })
     }
 }
 

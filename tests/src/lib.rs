@@ -5,3 +5,8 @@
 //! - [`dns`]: an in-process authoritative DNS server (hickory-server) on UDP and TCP.
 //! - [`http`]: in-process HTTP and HTTPS servers with scripted routes.
 //! - [`tcp`]: an open port, a closed port, and a listener that accepts and never answers.
+
+pub mod certs;
+pub mod dns;
+pub mod http;
+pub mod tcp;
