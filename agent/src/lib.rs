@@ -1,1 +1,23 @@
+//! gonogo: the agent. CLI, plan, run engine, verdict engine, output.
+//!
+//! Code map, in reading order:
+//! - [`verdict`]: pure: observations + expectations → check outcome with reasons; outcomes → phase verdict.
+//! - [`plan`]: config meets probes; the one exhaustive match over check kinds.
+//! - [`engine`]: runs a plan concurrently under budgets and judges each check.
+//! - [`run`]: the run record (what `--format json` prints).
+//! - [`output`]: table, JSON and JUnit rendering.
+//! - [`cli`]: argument parsing, exit codes, commands.
+//!
+//! Invariants: the verdict engine does no I/O and reads no clock; only this crate knows JSON and the terminal.
 
+// The decision core.
+pub mod verdict;
+
+// Running a phase.
+pub mod engine;
+pub mod plan;
+pub mod run;
+
+// Showing it.
+pub mod cli;
+pub mod output;

@@ -1,1 +1,596 @@
+//! The file as written: serde structs mirroring the TOML one to one, nothing checked beyond types.
+//!
+//! Every struct has `deny_unknown_fields`, every value keeps its span. A check is one flat [`RawCheck`] holding
+//! every key any kind may use (and one flat [`RawExpect`]); [`crate::validate`] then says which keys do not apply
+//! to the check's kind. This sidesteps internally tagged enums, which lose `deny_unknown_fields` (serde #2294).
+//!
+//! [`load`] does not deserialize the whole document in one go, because serde stops at the first error. It parses
+//! the document into spanned TOML values, then deserializes each section, each phase, each `[[check]]` and each
+//! `expect` table on its own; when a table fails it drops the offending key, records the problem and tries again.
+//! So an unknown key in one check, a wrong type in another and a typo in `[defaults]` are reported together.
+//! The [`KeyInfo`] tables list the keys each table accepts, with the kinds they apply to.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+use crate::error::Report;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub site: Option<Spanned<RawSite>>,
+    pub defaults: Option<Spanned<RawDefaults>>,
+    /// `[phase.NAME]` tables, by name (the key keeps the name's span).
+    #[serde(default)]
+    pub phase: BTreeMap<Spanned<String>, Spanned<RawPhase>>,
+    /// `[[check]]` tables in file order.
+    #[serde(default)]
+    pub check: Vec<Spanned<RawCheck>>,
+}
+
+/// `[site]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub name: Option<Spanned<String>>,
+    pub ods_code: Option<Spanned<String>>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub timeout: Option<Spanned<String>>,
+    pub concurrency: Option<Spanned<i64>>,
+}
+
+/// `[phase.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub description: Option<Spanned<String>>,
+}
+
+/// One `[[check]]`: every key of every kind. Integers are `i64` so that range errors get our own messages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCheck {
+    // All kinds.
+    pub name: Option<Spanned<String>>,
+    pub kind: Option<Spanned<String>>,
+    pub phases: Option<Spanned<Vec<Spanned<String>>>>,
+    pub required: Option<Spanned<bool>>,
+    pub timeout: Option<Spanned<String>>,
+    pub expect: Option<Spanned<RawExpect>>,
+    // icmp, tcp, tls.
+    pub target: Option<Spanned<String>>,
+    // icmp, tcp.
+    pub count: Option<Spanned<i64>>,
+    // icmp.
+    pub interval: Option<Spanned<String>>,
+    pub size: Option<Spanned<i64>>,
+    // dns.
+    pub query: Option<Spanned<String>>,
+    pub record: Option<Spanned<String>>,
+    pub server: Option<Spanned<String>>,
+    pub transport: Option<Spanned<String>>,
+    // tls.
+    pub server_name: Option<Spanned<String>>,
+    // tls, http.
+    pub ca_file: Option<Spanned<String>>,
+    pub verify: Option<Spanned<bool>>,
+    // http.
+    pub url: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    pub headers: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub proxy: Option<Spanned<String>>,
+    pub follow_redirects: Option<Spanned<bool>>,
+    pub body_limit: Option<Spanned<i64>>,
+    /// Filled by [`load`], not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
+/// A check's `expect` table: every expectation of every kind.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    // icmp.
+    pub loss_max: Option<Spanned<f64>>,
+    pub rtt_mean_max: Option<Spanned<String>>,
+    pub rtt_p95_max: Option<Spanned<String>>,
+    pub jitter_max: Option<Spanned<String>>,
+    // tcp.
+    pub connect_max: Option<Spanned<String>>,
+    // dns.
+    pub rcode: Option<Spanned<String>>,
+    pub min_answers: Option<Spanned<i64>>,
+    pub answers_include: Option<Spanned<Vec<Spanned<String>>>>,
+    // tls.
+    pub valid_days_min: Option<Spanned<i64>>,
+    pub names_include: Option<Spanned<Vec<Spanned<String>>>>,
+    pub min_version: Option<Spanned<String>>,
+    // http.
+    pub status: Option<Spanned<Vec<Spanned<i64>>>>,
+    pub body_matches: Option<Spanned<String>>,
+    pub latency_max: Option<Spanned<String>>,
+    /// Filled by [`load`], not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
+/// What [`load`] learnt about a table besides its values.
+#[derive(Debug, Default, Clone)]
+pub struct TableMeta {
+    /// Position of the index-th element of its array (`[[check]]`), 0-based.
+    pub index: usize,
+    /// Key path prefix used in messages, e.g. `check "gw-ping"` or `check[3]`.
+    pub path: String,
+    /// The keys that were read, with the span of the key itself, in file order.
+    pub keys: Vec<(String, Range<usize>)>,
+    /// Keys present in the file whose values were rejected (already reported).
+    pub rejected: Vec<String>,
+}
+
+impl TableMeta {
+    /// Span of `key` in the file, if it was read.
+    pub fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        self.keys.iter().find(|(k, _)| k == key).map(|(_, span)| span.clone())
+    }
+
+    /// True when `key` was present but its value rejected.
+    pub fn was_rejected(&self, key: &str) -> bool {
+        self.rejected.iter().any(|k| k == key)
+    }
+}
+
+/// The check kinds.
+pub const KINDS: [&str; 5] = ["icmp", "tcp", "dns", "tls", "http"];
+
+/// One key a table accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyInfo {
+    /// The key as written.
+    pub name: &'static str,
+    /// Check kinds it applies to; empty: all kinds (or the table is not a check).
+    pub kinds: &'static [&'static str],
+    /// What the value must be, completing "expected …".
+    pub expected: &'static str,
+}
+
+impl KeyInfo {
+    /// True when the key may appear in a check of `kind`.
+    pub fn applies_to(&self, kind: &str) -> bool {
+        self.kinds.is_empty() || self.kinds.contains(&kind)
+    }
+}
+
+const fn key(name: &'static str, kinds: &'static [&'static str], expected: &'static str) -> KeyInfo {
+    KeyInfo { name, kinds, expected }
+}
+
+const ALL: &[&str] = &[];
+const DURATION: &str = "a duration string such as \"2s\", \"200ms\" or \"1m30s\"";
+const WHOLE: &str = "a whole number such as 5";
+const BOOL: &str = "true or false";
+const STRING: &str = "a string";
+const STRINGS: &str = "an array of strings such as [\"a\", \"b\"]";
+
+/// Top-level keys.
+pub const TOP_KEYS: &[KeyInfo] = &[
+    key("site", ALL, "a table: [site]"),
+    key("defaults", ALL, "a table: [defaults]"),
+    key("phase", ALL, "a table of phases: [phase.NAME]"),
+    key("check", ALL, "an array of tables: [[check]]"),
+];
+
+/// `[site]` keys.
+pub const SITE_KEYS: &[KeyInfo] = &[key("name", ALL, STRING), key("ods_code", ALL, "a string such as \"RXX\"")];
+
+/// `[defaults]` keys.
+pub const DEFAULTS_KEYS: &[KeyInfo] = &[key("timeout", ALL, DURATION), key("concurrency", ALL, WHOLE)];
+
+/// `[phase.NAME]` keys.
+pub const PHASE_KEYS: &[KeyInfo] = &[key("description", ALL, STRING)];
+
+/// `[[check]]` keys, common ones first, then by kind.
+pub const CHECK_KEYS: &[KeyInfo] = &[
+    key("name", ALL, "a string such as \"gw-ping\""),
+    key("kind", ALL, "one of \"icmp\", \"tcp\", \"dns\", \"tls\", \"http\""),
+    key("phases", ALL, "an array of phase names such as [\"commissioning\"]"),
+    key("required", ALL, BOOL),
+    key("timeout", ALL, DURATION),
+    key("expect", ALL, "a table: [check.expect] or expect = { … }"),
+    key("target", &["icmp", "tcp", "tls"], "a string such as \"10.0.0.1\" or \"host.example:443\""),
+    key("count", &["icmp", "tcp"], WHOLE),
+    key("interval", &["icmp"], DURATION),
+    key("size", &["icmp"], "a whole number of payload bytes such as 56"),
+    key("query", &["dns"], "a domain name string such as \"nww.nhs.uk\""),
+    key("record", &["dns"], "a record type string such as \"A\""),
+    key("server", &["dns"], "a string such as \"155.231.231.1:53\""),
+    key("transport", &["dns"], "\"udp\" or \"tcp\""),
+    key("server_name", &["tls"], "a host name string"),
+    key("ca_file", &["tls", "http"], "a file path string"),
+    key("verify", &["tls", "http"], BOOL),
+    key("url", &["http"], "a URL string such as \"https://app.example/health\""),
+    key("method", &["http"], "a string such as \"GET\""),
+    key("headers", &["http"], "a table of strings such as { Accept = \"application/json\" }"),
+    key("proxy", &["http"], "a URL string such as \"http://proxy.example:8080\""),
+    key("follow_redirects", &["http"], BOOL),
+    key("body_limit", &["http"], "a whole number of bytes such as 1048576"),
+];
+
+/// `expect` keys, by kind.
+pub const EXPECT_KEYS: &[KeyInfo] = &[
+    key("loss_max", &["icmp"], "a number from 0.0 to 1.0"),
+    key("rtt_mean_max", &["icmp"], DURATION),
+    key("rtt_p95_max", &["icmp"], DURATION),
+    key("jitter_max", &["icmp"], DURATION),
+    key("connect_max", &["tcp"], DURATION),
+    key("rcode", &["dns"], "a string such as \"NOERROR\""),
+    key("min_answers", &["dns"], WHOLE),
+    key("answers_include", &["dns"], STRINGS),
+    key("valid_days_min", &["tls"], "a whole number of days such as 14"),
+    key("names_include", &["tls"], STRINGS),
+    key("min_version", &["tls"], "the string \"1.2\" or \"1.3\""),
+    key("status", &["http"], "an array of status codes such as [200, 204]"),
+    key("body_matches", &["http"], "a regular expression string"),
+    key("latency_max", &["http"], DURATION),
+];
+
+/// The names of `keys` that apply to `kind` (`None`: all), comma-separated.
+pub fn key_list(keys: &[KeyInfo], kind: Option<&str>) -> String {
+    keys.iter().filter(|k| kind.is_none_or(|kind| k.applies_to(kind))).map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Read `text` into a [`RawConfig`], recording every problem found on the way.
+///
+/// Returns `None` only for a TOML syntax error (the single problem then). Otherwise returns what could be read:
+/// keys with bad values are left out (and reported), tables that are not tables are left out (and reported).
+pub(crate) fn load(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            report.at(span, "", format!("TOML syntax error: {}", e.message()));
+            return None;
+        }
+    };
+    let mut config = RawConfig::default();
+    for (key, value) in root.into_inner() {
+        let key_span = key.span();
+        match key.get_ref().as_ref() {
+            "site" => config.site = table::<RawSite>(value, "site", SITE_KEYS, "[site] keys", report),
+            "defaults" => {
+                config.defaults = table::<RawDefaults>(value, "defaults", DEFAULTS_KEYS, "[defaults] keys", report);
+            }
+            "phase" => load_phases(value, &mut config, report),
+            "check" => load_checks(value, &mut config, report),
+            other => report.at(key_span, other, unknown_key_message(other, TOP_KEYS, "top-level keys")),
+        }
+    }
+    Some(config)
+}
+
+fn load_phases(value: Spanned<DeValue<'_>>, config: &mut RawConfig, report: &mut Report<'_>) {
+    let span = value.span();
+    let DeValue::Table(phases) = value.into_inner() else {
+        report.at(span, "phase", "expected a table of phases; declare each as [phase.NAME] with a description");
+        return;
+    };
+    for (name, value) in phases {
+        let path = format!("phase.{}", name.get_ref());
+        let value_span = value.span();
+        // Keep the phase even when its table is bad, so checks naming it get no second, misleading problem.
+        let phase = table::<RawPhase>(value, &path, PHASE_KEYS, "phase keys", report)
+            .unwrap_or_else(|| Spanned::new(value_span, RawPhase::default()));
+        config.phase.insert(Spanned::new(name.span(), name.into_inner().into_owned()), phase);
+    }
+}
+
+fn load_checks(value: Spanned<DeValue<'_>>, config: &mut RawConfig, report: &mut Report<'_>) {
+    let span = value.span();
+    let DeValue::Array(checks) = value.into_inner() else {
+        report.at(span, "check", "expected an array of tables; write each check under its own [[check]] header");
+        return;
+    };
+    for (index, value) in checks.iter().enumerate() {
+        if let Some(check) = load_check(index, value.clone(), report) {
+            config.check.push(check);
+        }
+    }
+}
+
+fn load_check(index: usize, value: Spanned<DeValue<'_>>, report: &mut Report<'_>) -> Option<Spanned<RawCheck>> {
+    let span = value.span();
+    let DeValue::Table(mut table) = value.into_inner() else {
+        report.at(span, format!("check[{index}]"), "expected a table; write each check under its own [[check]] header");
+        return None;
+    };
+    let path = check_path(index, &table);
+    let kind = table
+        .get("kind")
+        .and_then(|k| k.get_ref().as_str())
+        .and_then(|k| KINDS.iter().copied().find(|&known| known == k));
+
+    // `expect` is read on its own so that its problems do not hide those of the check, and vice versa.
+    let expect = table.remove_entry("expect").map(|(key, value)| (key.span(), value));
+    let what = match kind {
+        Some(kind) => format!("keys for kind \"{kind}\""),
+        None => "check keys".to_owned(),
+    };
+    let (check, mut meta) =
+        table_with_meta::<RawCheck>(Spanned::new(span.clone(), DeValue::Table(table)), &path, CHECK_KEYS, kind, &what, report)?;
+    let mut check = check.into_inner();
+    if let Some((key_span, value)) = expect {
+        let expect_path = format!("{path}.expect");
+        let what = match kind {
+            Some(kind) => format!("expect keys for kind \"{kind}\""),
+            None => "expect keys".to_owned(),
+        };
+        match table_with_meta::<RawExpect>(value, &expect_path, EXPECT_KEYS, kind, &what, report) {
+            Some((expect, mut expect_meta)) => {
+                let expect_span = expect.span();
+                let mut expect = expect.into_inner();
+                expect_meta.path = expect_path;
+                expect.meta = expect_meta;
+                check.expect = Some(Spanned::new(expect_span, expect));
+                meta.keys.push(("expect".to_owned(), key_span));
+                meta.keys.sort_by_key(|(_, span)| span.start);
+            }
+            None => meta.rejected.push("expect".to_owned()),
+        }
+    }
+    meta.index = index;
+    meta.path = path;
+    check.meta = meta;
+    Some(Spanned::new(span, check))
+}
+
+/// `check "NAME"` when the check has a usable name, else `check[INDEX]` (0-based).
+fn check_path(index: usize, table: &DeTable<'_>) -> String {
+    match table.get("name").and_then(|n| n.get_ref().as_str()) {
+        Some(name) if crate::validate::is_valid_name(name) => format!("check \"{name}\""),
+        _ => format!("check[{index}]"),
+    }
+}
+
+/// Deserialize the table `value` (at key path `path`) as `T`, reporting each problem; `None` when `value` is
+/// not a table at all.
+fn table<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    path: &str,
+    keys: &[KeyInfo],
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<Spanned<T>> {
+    table_with_meta(value, path, keys, None, what, report).map(|(t, _)| t)
+}
+
+/// As [`table`], also returning the keys read and rejected. `kind` filters the keys suggested for a typo.
+fn table_with_meta<T: DeserializeOwned>(
+    value: Spanned<DeValue<'_>>,
+    path: &str,
+    keys: &[KeyInfo],
+    kind: Option<&str>,
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<(Spanned<T>, TableMeta)> {
+    let span = value.span();
+    let mut table = match value.into_inner() {
+        DeValue::Table(table) => table,
+        other => {
+            let expected = path.rsplit('.').next().and_then(|last| keys_expected(TOP_KEYS, last));
+            let message = match expected {
+                Some(expected) => format!("expected {expected}, found {}", found_de(&other)),
+                None => format!("expected a table, found {}", found_de(&other)),
+            };
+            report.at(span, path, message);
+            return None;
+        }
+    };
+    let mut meta = TableMeta::default();
+    // Each round either succeeds or removes one key, so this ends.
+    loop {
+        let attempt = T::deserialize(ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(table.clone()))));
+        let error = match attempt {
+            Ok(value) => {
+                let mut read: Vec<(String, Range<usize>)> =
+                    table.keys().map(|k| (k.get_ref().to_string(), k.span())).collect();
+                read.sort_by_key(|(_, span)| span.start);
+                meta.keys = read;
+                return Some((Spanned::new(span, value), meta));
+            }
+            Err(error) => error,
+        };
+        let error_span = error.span();
+        let culprit = error_span.as_ref().and_then(|es| {
+            table.iter().find_map(|(k, v)| {
+                if k.span() == *es {
+                    Some((k.clone(), true))
+                } else if contains(v, es) {
+                    Some((k.clone(), false))
+                } else {
+                    None
+                }
+            })
+        });
+        let Some((culprit, is_key)) = culprit else {
+            // Not attributable to one key: report what serde said and give up on this table.
+            report.at(error_span.unwrap_or(span), path, error.message().to_owned());
+            return None;
+        };
+        let name = culprit.get_ref().to_string();
+        let key_path = format!("{}{name}", if path.is_empty() { String::new() } else { format!("{path}.") });
+        if is_key {
+            let keys: Vec<KeyInfo> = keys.iter().copied().filter(|k| kind.is_none_or(|kind| k.applies_to(kind))).collect();
+            report.at(culprit.span(), key_path, unknown_key_message(&name, &keys, what));
+        } else {
+            let message = match (keys_expected(keys, &name), type_mismatch(error.message())) {
+                (Some(expected), Some(found)) => format!("expected {expected}, found {found}"),
+                _ => error.message().to_owned(),
+            };
+            report.at(error_span.unwrap_or(span.clone()), key_path, message);
+        }
+        table.remove(culprit.get_ref().as_ref());
+        meta.rejected.push(name);
+    }
+}
+
+/// True when `span` lies within `value` or anything inside it (a table from a `[header]` spans only the header).
+fn contains(value: &Spanned<DeValue<'_>>, span: &Range<usize>) -> bool {
+    let own = value.span();
+    if own.start <= span.start && span.end <= own.end {
+        return true;
+    }
+    match value.get_ref() {
+        DeValue::Table(table) => table.iter().any(|(k, v)| k.span() == *span || contains(v, span)),
+        DeValue::Array(array) => array.iter().any(|v| contains(v, span)),
+        _ => false,
+    }
+}
+
+fn keys_expected(keys: &[KeyInfo], name: &str) -> Option<&'static str> {
+    keys.iter().find(|k| k.name == name).map(|k| k.expected)
+}
+
+/// "unknown key `x`; did you mean `y`? <what>: a, b, c".
+fn unknown_key_message(name: &str, keys: &[KeyInfo], what: &str) -> String {
+    let mut message = format!("unknown key `{name}`");
+    let best = keys
+        .iter()
+        .map(|k| (edit_distance(name, k.name), k.name))
+        .filter(|&(d, k)| d <= 2.max(k.len() / 4))
+        .min_by_key(|&(d, _)| d);
+    if let Some((_, suggestion)) = best {
+        message.push_str(&format!("; did you mean `{suggestion}`?"));
+    }
+    let list: Vec<&str> = keys.iter().map(|k| k.name).collect();
+    message.push_str(&format!("; {what}: {}", list.join(", ")));
+    message
+}
+
+/// Levenshtein distance, for typo suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(previous + 1).min(row[j] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// From serde's "invalid type: string \"five\", expected i64", the part saying what was found, in TOML terms.
+fn type_mismatch(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let found = rest.split_once(", expected").map_or(rest, |(found, _)| found);
+    let found = match found {
+        "map" => "a table".to_owned(),
+        "sequence" => "an array".to_owned(),
+        other => other.replace("floating point", "float"),
+    };
+    Some(found)
+}
+
+fn found_de(value: &DeValue<'_>) -> String {
+    match value {
+        DeValue::String(s) => format!("string {s:?}"),
+        DeValue::Integer(i) => format!("integer `{i}`"),
+        DeValue::Float(f) => format!("float `{f}`"),
+        DeValue::Boolean(b) => format!("boolean `{b}`"),
+        DeValue::Datetime(d) => format!("datetime `{d}`"),
+        DeValue::Array(_) => "an array".to_owned(),
+        DeValue::Table(_) => "a table".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("intervall", "interval"), 1);
+        assert_eq!(edit_distance("taget", "target"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn type_mismatch_rewords_serde() {
+        assert_eq!(type_mismatch("invalid type: string \"five\", expected i64").as_deref(), Some("string \"five\""));
+        assert_eq!(type_mismatch("invalid type: map, expected a string").as_deref(), Some("a table"));
+        assert_eq!(type_mismatch("invalid type: floating point `1.5`, expected i64").as_deref(), Some("float `1.5`"));
+        assert_eq!(type_mismatch("something else"), None);
+    }
+
+    /// Every key listed in the tables is a field of the struct (no "unknown key" for it), and each struct field
+    /// is listed (deserializing a document with every listed key reads every field).
+    #[test]
+    fn key_tables_match_the_structs() {
+        let check_doc = r#"
+            name = "a"
+            kind = "icmp"
+            phases = ["commissioning"]
+            required = true
+            timeout = "1s"
+            target = "x"
+            count = 1
+            interval = "1s"
+            size = 1
+            query = "x"
+            record = "A"
+            server = "x"
+            transport = "udp"
+            server_name = "x"
+            ca_file = "x"
+            verify = true
+            url = "x"
+            method = "x"
+            headers = { a = "b" }
+            proxy = "x"
+            follow_redirects = true
+            body_limit = 1
+            [expect]
+            loss_max = 0.5
+            rtt_mean_max = "1s"
+            rtt_p95_max = "1s"
+            jitter_max = "1s"
+            connect_max = "1s"
+            rcode = "x"
+            min_answers = 1
+            answers_include = ["x"]
+            valid_days_min = 1
+            names_include = ["x"]
+            min_version = "1.2"
+            status = [200]
+            body_matches = "x"
+            latency_max = "1s"
+        "#;
+        let check: RawCheck = toml::from_str(check_doc).expect("every listed key is a RawCheck field");
+        let expect = check.expect.as_ref().expect("expect read");
+        // Debug output shows every field; none may be None.
+        let shown = format!("{check:?}");
+        let unset = shown.matches(": None").count();
+        assert_eq!(unset, 0, "a RawCheck or RawExpect field is missing from the document (and so from the key table?): {shown}");
+        for info in CHECK_KEYS {
+            assert!(check_doc.contains(&format!("\n            {} = ", info.name)) || info.name == "expect", "{}", info.name);
+        }
+        for info in EXPECT_KEYS {
+            assert!(check_doc.contains(&format!("\n            {} = ", info.name)), "{}", info.name);
+        }
+        assert!(expect.get_ref().loss_max.is_some());
+    }
+}

@@ -1,13 +1,27 @@
-//! DNS lookup with hickory: a named server or the system resolver, over UDP or TCP; rcode, answers, time.
+//! DNS lookup: one query to a named server or to the system resolver's name servers, over UDP or TCP; rcode,
+//! answers, time.
+//!
+//! The exchange is done here with tokio sockets and hickory-proto's message codec rather than a hickory
+//! resolver: a resolver retries, caches, applies search domains and turns NXDOMAIN/SERVFAIL into errors, and a
+//! go/no-go check needs the one response the server actually gave. UDP uses a connected socket and a random
+//! 16-bit id; packets with another id or question are ignored until the deadline. TCP uses the 2-byte length
+//! prefix, one query per connection.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::str::FromStr;
 use std::time::Duration;
 
+use hickory_proto::op::{Edns, Header, Message, MessageType, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType as HRecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::{Instant, timeout_at};
 
-use crate::Failure;
+use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Record types a check may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +52,7 @@ impl RecordType {
         RecordType::Srv,
     ];
 
+    /// Upper-case mnemonic, as in zone files and `dig`.
     pub fn as_str(self) -> &'static str {
         match self {
             RecordType::A => "A",
@@ -69,7 +84,7 @@ impl FromStr for RecordType {
     }
 }
 
-/// Transport for the query.
+/// Transport for the query: UDP, or TCP with the 2-byte length prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
@@ -79,6 +94,7 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Lower-case name, as in config files and the `server` observation.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
@@ -92,9 +108,11 @@ impl Transport {
 pub struct DnsParams {
     /// The name to look up (for PTR, an IP address is accepted and turned into its reverse name).
     pub query: String,
+    /// The record type to ask for.
     pub record: RecordType,
     /// `None`: the system resolver (the name servers of /etc/resolv.conf, asked in order).
     pub server: Option<SocketAddr>,
+    /// UDP (the default) or TCP.
     pub transport: Transport,
     /// Bound on the whole lookup.
     pub timeout: Duration,
@@ -117,5 +135,515 @@ pub struct DnsObservations {
     pub lookup_time: Duration,
     /// Set when no response came back (timeout, refused TCP, unreachable) or it could not be parsed.
     pub failure: Option<Failure>,
+    /// Human text: the rcode and answers, CNAMEs followed, truncation; or what went wrong.
     pub detail: Option<String>,
+}
+
+impl DnsParams {
+    /// The absolute name the probe asks for, with its trailing dot: the query as written, or for PTR the
+    /// reverse name of an IP address (`10.0.0.1` → `1.0.0.10.in-addr.arpa.`). The config layer can call this to
+    /// validate a check before the first run.
+    pub fn query_name(&self) -> Result<String, String> {
+        query_name(&self.query, self.record).map(|n| n.to_ascii())
+    }
+}
+
+/// The name to put in the question: absolute (no search domains), a reverse name for an IP address with PTR.
+fn query_name(query: &str, record: RecordType) -> Result<Name, String> {
+    if record == RecordType::Ptr
+        && let Ok(ip) = query.parse::<IpAddr>()
+    {
+        let mut name = Name::from(ip);
+        name.set_fqdn(true);
+        return Ok(name);
+    }
+    let trimmed = query.trim();
+    if trimmed.is_empty() {
+        return Err("the DNS query name is empty".to_string());
+    }
+    let mut name = Name::from_str_relaxed(trimmed).map_err(|e| format!("{trimmed:?} is not a valid DNS name: {e}"))?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+impl RecordType {
+    fn to_hickory(self) -> HRecordType {
+        match self {
+            RecordType::A => HRecordType::A,
+            RecordType::Aaaa => HRecordType::AAAA,
+            RecordType::Cname => HRecordType::CNAME,
+            RecordType::Mx => HRecordType::MX,
+            RecordType::Txt => HRecordType::TXT,
+            RecordType::Ns => HRecordType::NS,
+            RecordType::Soa => HRecordType::SOA,
+            RecordType::Ptr => HRecordType::PTR,
+            RecordType::Srv => HRecordType::SRV,
+        }
+    }
+}
+
+/// Where the system resolver's configuration lives.
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Extra time the run engine grants beyond the lookup timeout (task scheduling, reading resolv.conf).
+const BUDGET_MARGIN: Duration = Duration::from_millis(250);
+
+/// EDNS(0) UDP payload size advertised in queries (the DNS flag day 2020 value), so answers larger than 512
+/// bytes are not truncated by servers that honour EDNS.
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// The name servers of a resolv.conf text, in file order, on port 53.
+///
+/// Reads `nameserver <ip>` lines; comments (`#`, `;`) and other directives are ignored, as are entries that are
+/// not an IP address. An IPv6 zone index is kept when numeric (`fe80::1%2`); an interface name (`fe80::1%eth0`)
+/// cannot be resolved without libc, so such an entry is skipped.
+pub fn nameservers_from_resolv_conf(text: &str) -> Vec<SocketAddr> {
+    let mut servers = Vec::new();
+    for line in text.lines() {
+        let line = line.split(['#', ';']).next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        if words.next() != Some("nameserver") {
+            continue;
+        }
+        let Some(addr) = words.next() else { continue };
+        let parsed = match addr.split_once('%') {
+            None => addr.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)),
+            Some((ip, zone)) => match (ip.parse::<Ipv6Addr>(), zone.parse::<u32>()) {
+                (Ok(ip), Ok(zone)) => Some(SocketAddr::V6(SocketAddrV6::new(ip, 53, 0, zone))),
+                _ => None,
+            },
+        };
+        servers.extend(parsed);
+    }
+    servers
+}
+
+/// A DNS lookup: one query to one server (or to the system resolver's servers in turn), no retries, no cache.
+///
+/// Answers hold only records of the asked type: asking A for a name that is a CNAME to another name gives the
+/// A records at the end of the chain, and the CNAMEs appear in `detail`. A truncated UDP answer (TC bit) is
+/// reported as it came, with a note in `detail`; the probe does not retry over TCP.
+#[derive(Debug, Clone)]
+pub struct DnsProbe {
+    params: DnsParams,
+}
+
+impl DnsProbe {
+    /// A probe for these parameters. Never fails: a bad query name is reported by `run` as
+    /// [`ProbeError::Local`] (and by [`DnsParams::query_name`] for early validation).
+    pub fn new(params: DnsParams) -> DnsProbe {
+        DnsProbe { params }
+    }
+
+    /// The parameters the probe was built with.
+    pub fn params(&self) -> &DnsParams {
+        &self.params
+    }
+
+    async fn lookup(&self) -> Result<DnsObservations, ProbeError> {
+        let p = &self.params;
+        let name = query_name(&p.query, p.record).map_err(ProbeError::Local)?;
+        let start = Instant::now();
+        let deadline = start + p.timeout;
+        let servers = match p.server {
+            Some(server) => vec![server],
+            None => {
+                let text = tokio::fs::read_to_string(RESOLV_CONF).await.map_err(|e| {
+                    ProbeError::Local(format!(
+                        "cannot read {RESOLV_CONF}: {e}; set `server = \"ip:port\"` on the check"
+                    ))
+                })?;
+                let servers = nameservers_from_resolv_conf(&text);
+                if servers.is_empty() {
+                    return Err(ProbeError::Local(
+                        "no name server in /etc/resolv.conf; set `server = \"ip:port\"` on the check".to_string(),
+                    ));
+                }
+                servers
+            }
+        };
+
+        // Each server gets an equal share of the time left, so a silent first server leaves time for the next.
+        let mut tried = Vec::new();
+        let mut last = None;
+        let count = servers.len();
+        for (i, server) in servers.into_iter().enumerate() {
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            let slot_end = now + left / u32::try_from(count - i).unwrap_or(u32::MAX);
+            let exchange = exchange(server, p.transport, &name, p.record, slot_end).await?;
+            let obs = observe(server, p.transport, p.record, exchange);
+            if obs.failure.is_none() || i + 1 == count {
+                last = Some(obs);
+                break;
+            }
+            tried.push(format!("{}: {}", obs.server, obs.detail.as_deref().unwrap_or("no response")));
+        }
+        // `servers` is never empty, so the loop ran and set `last`; the fallback is unreachable.
+        let mut obs = last.unwrap_or_else(|| failed_observation("system".into(), Failure::Timeout, String::new()));
+        obs.lookup_time = start.elapsed();
+        if !tried.is_empty() {
+            let mut detail = format!("earlier servers failed: {}", tried.join("; "));
+            if let Some(d) = &obs.detail {
+                detail = format!("{d}; {detail}");
+            }
+            obs.detail = Some(detail);
+        }
+        Ok(obs)
+    }
+}
+
+impl Probe for DnsProbe {
+    fn kind(&self) -> Kind {
+        Kind::Dns
+    }
+
+    fn target(&self) -> String {
+        let p = &self.params;
+        match (p.server, p.transport) {
+            (Some(server), t) => format!("{} {} @{}/{}", p.query, p.record, server, t.as_str()),
+            (None, Transport::Udp) => format!("{} {} @system", p.query, p.record),
+            (None, Transport::Tcp) => format!("{} {} @system/tcp", p.query, p.record),
+        }
+    }
+
+    fn budget(&self) -> Duration {
+        self.params.timeout + BUDGET_MARGIN
+    }
+
+    fn run(&self) -> ProbeFuture<'_> {
+        Box::pin(async move { self.lookup().await.map(Observations::Dns) })
+    }
+}
+
+/// How one exchange with one server ended.
+#[derive(Debug)]
+struct Exchange {
+    /// From sending the query (TCP: from starting to connect) to the response or giving up.
+    elapsed: Duration,
+    outcome: Result<Message, (Failure, String)>,
+}
+
+/// Send one query to `server` and wait for its response until `deadline`.
+async fn exchange(
+    server: SocketAddr,
+    transport: Transport,
+    name: &Name,
+    record: RecordType,
+    deadline: Instant,
+) -> Result<Exchange, ProbeError> {
+    let mut message = Message::query();
+    message.metadata.recursion_desired = true;
+    let mut question = Query::query(name.clone(), record.to_hickory());
+    question.set_query_class(DNSClass::IN);
+    message.add_query(question.clone());
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    message.set_edns(edns);
+    let id = message.metadata.id;
+    let wire = message.to_vec().map_err(|e| ProbeError::Local(format!("cannot encode the DNS query: {e}")))?;
+    match transport {
+        Transport::Udp => exchange_udp(server, &wire, id, &question, deadline).await,
+        Transport::Tcp => exchange_tcp(server, &wire, id, &question, deadline).await,
+    }
+}
+
+async fn exchange_udp(
+    server: SocketAddr,
+    wire: &[u8],
+    id: u16,
+    question: &Query,
+    deadline: Instant,
+) -> Result<Exchange, ProbeError> {
+    let local: SocketAddr = match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local)
+        .await
+        .map_err(|e| ProbeError::Local(format!("cannot open a UDP socket on {local}: {e}")))?;
+    let start = Instant::now();
+    let done = |outcome| Exchange { elapsed: start.elapsed(), outcome };
+    // Connected, so the kernel drops datagrams from other addresses and reports ICMP errors to us.
+    if let Err(e) = socket.connect(server).await {
+        return io_failure("connect", &e).map(|f| done(Err(f)));
+    }
+    if let Err(e) = socket.send(wire).await {
+        return io_failure("send", &e).map(|f| done(Err(f)));
+    }
+    let mut buf = vec![0u8; 65535];
+    let mut ignored: Option<String> = None;
+    let mut ignored_count = 0u32;
+    loop {
+        let received = match timeout_at(deadline, socket.recv(&mut buf)).await {
+            Err(_) => {
+                let outcome = match ignored {
+                    Some(why) => Err((
+                        Failure::Protocol,
+                        format!("no valid response: ignored {ignored_count} packet(s) from the server ({why})"),
+                    )),
+                    None => Err((Failure::Timeout, format!("no response within {} ms", start.elapsed().as_millis()))),
+                };
+                return Ok(done(outcome));
+            }
+            Ok(Err(e)) => return io_failure("receive", &e).map(|f| done(Err(f))),
+            Ok(Ok(n)) => n,
+        };
+        let packet = buf.get(..received).unwrap_or_default();
+        match parse_response(packet, id, question) {
+            Parsed::Response(message) => return Ok(done(Ok(message))),
+            Parsed::Malformed(why) => return Ok(done(Err((Failure::Protocol, why)))),
+            // Not ours (another id, another question, not a response): wait on, as resolvers do.
+            Parsed::Stray(why) => {
+                ignored_count += 1;
+                ignored = Some(why);
+            }
+        }
+    }
+}
+
+async fn exchange_tcp(
+    server: SocketAddr,
+    wire: &[u8],
+    id: u16,
+    question: &Query,
+    deadline: Instant,
+) -> Result<Exchange, ProbeError> {
+    let start = Instant::now();
+    let done = |outcome| Exchange { elapsed: start.elapsed(), outcome };
+    let timed_out =
+        |what: &str| Err((Failure::Timeout, format!("timed out {what} after {} ms", start.elapsed().as_millis())));
+    let mut stream = match timeout_at(deadline, TcpStream::connect(server)).await {
+        Err(_) => return Ok(done(timed_out("connecting"))),
+        Ok(Err(e)) => return io_failure("connect", &e).map(|f| done(Err(f))),
+        Ok(Ok(s)) => s,
+    };
+    let Ok(len) = u16::try_from(wire.len()) else {
+        return Err(ProbeError::Local("the DNS query is too long for TCP".to_string()));
+    };
+    let mut framed = Vec::with_capacity(wire.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(wire);
+    match timeout_at(deadline, stream.write_all(&framed)).await {
+        Err(_) => return Ok(done(timed_out("sending the query"))),
+        Ok(Err(e)) => return io_failure("send", &e).map(|f| done(Err(f))),
+        Ok(Ok(())) => {}
+    }
+    let read = async {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).await?;
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        stream.read_exact(&mut body).await?;
+        Ok::<_, io::Error>(body)
+    };
+    let body = match timeout_at(deadline, read).await {
+        Err(_) => return Ok(done(timed_out("waiting for the response"))),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            return Ok(done(Err((
+                Failure::ConnectionReset,
+                "the server closed the TCP connection before a full response".to_string(),
+            ))));
+        }
+        Ok(Err(e)) => return io_failure("receive", &e).map(|f| done(Err(f))),
+        Ok(Ok(body)) => body,
+    };
+    // One query per connection: whatever comes back must be its response.
+    let outcome = match parse_response(&body, id, question) {
+        Parsed::Response(message) => Ok(message),
+        Parsed::Malformed(why) | Parsed::Stray(why) => Err((Failure::Protocol, why)),
+    };
+    Ok(done(outcome))
+}
+
+/// Classify a socket error: the target's answer (refused, unreachable, reset) is a failure to observe; a local
+/// problem (no such local address, not permitted) is a [`ProbeError`].
+fn io_failure(op: &str, e: &io::Error) -> Result<(Failure, String), ProbeError> {
+    use io::ErrorKind as K;
+    let failure = match e.kind() {
+        K::ConnectionRefused => Failure::ConnectionRefused,
+        K::HostUnreachable | K::NetworkUnreachable => Failure::Unreachable,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => Failure::ConnectionReset,
+        K::TimedOut => Failure::Timeout,
+        K::AddrNotAvailable | K::PermissionDenied | K::AddrInUse => {
+            return Err(ProbeError::Local(format!("cannot {op} DNS query: {e}")));
+        }
+        _ => Failure::Unreachable,
+    };
+    Ok((failure, format!("{op}: {e}")))
+}
+
+/// What a received packet is to the query we sent.
+#[derive(Debug)]
+enum Parsed {
+    /// The response to our query.
+    Response(Message),
+    /// It claims to be our response (our id, QR set) but does not parse.
+    Malformed(String),
+    /// Not ours: unreadable header, another id, not a response, another question.
+    Stray(String),
+}
+
+/// Decode a packet and check it answers `question` with `id`. Never panics on any input.
+fn parse_response(packet: &[u8], id: u16, question: &Query) -> Parsed {
+    let header = match Header::read(&mut BinDecoder::new(packet)) {
+        Ok(h) => h,
+        Err(e) => return Parsed::Stray(format!("{} byte(s), not a DNS message: {e}", packet.len())),
+    };
+    if header.metadata.id != id {
+        return Parsed::Stray(format!("message id {} is not the query's {id}", header.metadata.id));
+    }
+    if header.metadata.message_type != MessageType::Response {
+        return Parsed::Stray("a query, not a response".to_string());
+    }
+    let message = match Message::from_vec(packet) {
+        Ok(m) => m,
+        Err(e) => {
+            return Parsed::Malformed(format!(
+                "malformed response ({} bytes, rcode {}): {e}",
+                packet.len(),
+                rcode_mnemonic(header.metadata.response_code)
+            ));
+        }
+    };
+    // Some servers leave the question out of error responses; accept that, but not another question.
+    match message.queries.as_slice() {
+        [] => Parsed::Response(message),
+        [q] if q.name() == question.name()
+            && q.query_type() == question.query_type()
+            && q.query_class() == question.query_class() =>
+        {
+            Parsed::Response(message)
+        }
+        qs => Parsed::Stray(format!(
+            "response for another question ({})",
+            qs.iter().map(|q| format!("{} {}", q.name(), q.query_type())).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// Turn an exchange into observations.
+fn observe(server: SocketAddr, transport: Transport, record: RecordType, exchange: Exchange) -> DnsObservations {
+    let server = format!("{server}/{}", transport.as_str());
+    let message = match exchange.outcome {
+        Ok(m) => m,
+        Err((failure, detail)) => {
+            let mut obs = failed_observation(server, failure, detail);
+            obs.lookup_time = exchange.elapsed;
+            return obs;
+        }
+    };
+    let asked = record.to_hickory();
+    let answers: Vec<String> =
+        message.answers.iter().filter(|r| r.record_type() == asked).filter_map(|r| rdata_text(&r.data)).collect();
+    let rcode = rcode_mnemonic(message.metadata.response_code);
+
+    let mut notes = vec![match (answers.len(), message.metadata.response_code) {
+        (0, ResponseCode::NoError) => format!("NOERROR, no {record} record (NODATA)"),
+        (0, _) => rcode.clone(),
+        (n, _) => format!("{rcode}, {n} {record} record(s): {}", answers.join(", ")),
+    }];
+    let cnames: Vec<String> = message
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == HRecordType::CNAME && asked != HRecordType::CNAME)
+        .filter_map(|r| Some(format!("{} CNAME {}", name_text(&r.name), rdata_text(&r.data)?)))
+        .collect();
+    if !cnames.is_empty() {
+        notes.push(format!("via {}", cnames.join(", ")));
+    }
+    let others = message.answers.iter().filter(|r| r.record_type() != asked && r.record_type() != HRecordType::CNAME);
+    let others = others.count();
+    if others > 0 {
+        notes.push(format!("{others} answer record(s) of other types ignored"));
+    }
+    if message.metadata.truncation {
+        notes.push("truncated (TC bit set): the answer is incomplete; a TCP check would get it all".to_string());
+    }
+    if message.metadata.authoritative {
+        notes.push("authoritative".to_string());
+    }
+    DnsObservations {
+        server,
+        rcode: Some(rcode),
+        answers,
+        lookup_time: exchange.elapsed,
+        failure: None,
+        detail: Some(notes.join("; ")),
+    }
+}
+
+fn failed_observation(server: String, failure: Failure, detail: String) -> DnsObservations {
+    DnsObservations {
+        server,
+        rcode: None,
+        answers: Vec::new(),
+        lookup_time: Duration::ZERO,
+        failure: Some(failure),
+        detail: Some(detail),
+    }
+}
+
+/// A record's data as text (see [`DnsObservations::answers`]); `None` for types the probe does not ask for.
+fn rdata_text(data: &RData) -> Option<String> {
+    Some(match data {
+        RData::A(a) => a.0.to_string(),
+        RData::AAAA(a) => a.0.to_string(),
+        RData::CNAME(n) => name_text(&n.0),
+        RData::NS(n) => name_text(&n.0),
+        RData::PTR(n) => name_text(&n.0),
+        RData::MX(mx) => format!("{} {}", mx.preference, name_text(&mx.exchange)),
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| String::from_utf8_lossy(s)).collect::<String>(),
+        RData::SRV(srv) => format!("{} {} {} {}", srv.priority, srv.weight, srv.port, name_text(&srv.target)),
+        RData::SOA(soa) => format!(
+            "{} {} {} {} {} {} {}",
+            name_text(&soa.mname),
+            name_text(&soa.rname),
+            soa.serial,
+            soa.refresh,
+            soa.retry,
+            soa.expire,
+            soa.minimum
+        ),
+        _ => return None,
+    })
+}
+
+/// A name in lower case without the trailing dot; the root stays `.`.
+fn name_text(name: &Name) -> String {
+    if name.is_root() {
+        return ".".to_string();
+    }
+    let text = name.to_ascii().to_ascii_lowercase();
+    match text.strip_suffix('.') {
+        Some(t) => t.to_string(),
+        None => text,
+    }
+}
+
+/// The response code's mnemonic, as dig prints it: `NOERROR`, `NXDOMAIN`, `SERVFAIL` …; `RCODE<n>` when
+/// unassigned.
+fn rcode_mnemonic(code: ResponseCode) -> String {
+    let s = match code {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::YXDomain => "YXDOMAIN",
+        ResponseCode::YXRRSet => "YXRRSET",
+        ResponseCode::NXRRSet => "NXRRSET",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::NotZone => "NOTZONE",
+        ResponseCode::BADVERS | ResponseCode::BADSIG => "BADVERS",
+        ResponseCode::BADKEY => "BADKEY",
+        ResponseCode::BADTIME => "BADTIME",
+        ResponseCode::BADMODE => "BADMODE",
+        ResponseCode::BADNAME => "BADNAME",
+        ResponseCode::BADALG => "BADALG",
+        ResponseCode::BADTRUNC => "BADTRUNC",
+        ResponseCode::BADCOOKIE => "BADCOOKIE",
+        ResponseCode::Unknown(n) => return format!("RCODE{n}"),
+    };
+    s.to_string()
 }

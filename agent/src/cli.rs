@@ -1,0 +1,208 @@
+//! The `gonogo` command line: argument parsing, exit codes, and the one-shot commands.
+//!
+//! Exit codes of `gonogo run`: 0 GO, 1 NO-GO, 2 INCONCLUSIVE, 3 config or usage error. Every other command
+//! exits 0 on success and 3 on a config or usage error.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{Parser, Subcommand};
+use gonogo_config::Config;
+
+use crate::engine;
+use crate::output::{self, Format};
+use crate::plan;
+use crate::run::{RunRecord, Trigger};
+use crate::verdict::Outcome;
+
+/// Exit code for a config or usage error.
+pub const EXIT_USAGE: u8 = 3;
+
+/// Default config path when neither --config nor GONOGO_CONFIG is given.
+pub const DEFAULT_CONFIG: &str = "/etc/gonogo/gonogo.toml";
+
+/// Network tests for a site migration, with a GO / NO-GO verdict per phase.
+///
+/// Phases: commissioning, pre-migration, post-migration, regression, rollback-verify (and any declared in
+/// the config). Checks: icmp, tcp, dns, tls, http.
+#[derive(Debug, Parser)]
+#[command(name = "gonogo", version, propagate_version = true, max_term_width = 110)]
+pub struct Cli {
+    /// Config file.
+    #[arg(long, short = 'c', global = true, env = "GONOGO_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the checks of a phase and print a verdict (exit 0 GO, 1 NO-GO, 2 INCONCLUSIVE, 3 config error).
+    Run {
+        /// The phase to run, e.g. pre-migration.
+        phase: String,
+        /// Run only this check (repeat for several). The verdict then covers only these checks.
+        #[arg(long = "check", value_name = "NAME")]
+        checks: Vec<String>,
+        /// Output format.
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate the config file and report every problem with its line and column (exit 0 valid, 3 not).
+    CheckConfig {
+        /// The file to check (default: --config).
+        file: Option<PathBuf>,
+    },
+    /// List the phases and their checks.
+    List {
+        /// Only this phase.
+        phase: Option<String>,
+    },
+}
+
+/// Parse arguments and run; the whole CLI.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version are not errors; everything else is a usage error (exit 3, not clap's 2,
+            // which would read as INCONCLUSIVE).
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging();
+    match cli.command {
+        Command::Run { phase, checks, format } => cmd_run(&cli.config, &phase, &checks, format),
+        Command::CheckConfig { file } => cmd_check_config(file.as_deref().unwrap_or(&cli.config)),
+        Command::List { phase } => cmd_list(&cli.config, phase.as_deref()),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GONOGO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Load the config or print every problem (exit 3).
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    gonogo_config::load(path).map_err(|problems| {
+        let mut err = std::io::stderr().lock();
+        for p in problems.iter() {
+            let _ = writeln!(err, "error: {p}");
+        }
+        let n = problems.len();
+        let _ = writeln!(
+            err,
+            "{n} problem{} in {}; nothing was run.",
+            if n == 1 { "" } else { "s" },
+            path.display()
+        );
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| usage_error(format!("cannot start the async runtime: {e}")))
+}
+
+fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> ExitCode {
+    let config = match load(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let planned = match plan::plan(&config, phase, only) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let started = SystemTime::now();
+    let show_progress = std::io::stderr().is_terminal();
+    let checks = rt.block_on(engine::execute(planned, config.defaults.concurrency, |result, done, total| {
+        if show_progress {
+            let mark = if result.outcome == Outcome::Pass { "ok" } else { result.outcome.as_str() };
+            eprint!("\r\x1b[2K[{done}/{total}] {} {mark}", result.name);
+            if done == total {
+                eprint!("\r\x1b[2K");
+            }
+            let _ = std::io::stderr().flush();
+        }
+    }));
+    let trigger = Trigger { source: "cli".to_owned(), by: std::env::var("USER").ok() };
+    let run = RunRecord::finish(&config, phase, trigger, !only.is_empty(), started, checks);
+    tracing::info!(phase = %run.phase, id = %run.id, verdict = %run.verdict, "run finished");
+    let color = format == Format::Table && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = output::render(&run, format, color, engine::unix_now());
+    let mut out = std::io::stdout().lock();
+    if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
+        // stdout closed (a pipe that went away): the verdict still stands in the exit code.
+    }
+    ExitCode::from(run.verdict.exit_code())
+}
+
+fn cmd_check_config(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(config) => {
+            let phases: Vec<&str> = config
+                .phases
+                .keys()
+                .filter(|p| config.checks_in(p).next().is_some())
+                .map(String::as_str)
+                .collect();
+            println!(
+                "{}: OK — {} checks in {} phases ({})",
+                path.display(),
+                config.checks.len(),
+                phases.len(),
+                phases.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn cmd_list(path: &Path, only: Option<&str>) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(p) = only
+        && !config.phases.contains_key(p)
+    {
+        let known = config.phases.keys().cloned().collect::<Vec<_>>().join(", ");
+        return usage_error(format!("unknown phase {p:?}; phases: {known}"));
+    }
+    let mut out = String::new();
+    for (name, phase) in &config.phases {
+        if only.is_some_and(|p| p != name) {
+            continue;
+        }
+        let checks: Vec<_> = config.checks_in(name).collect();
+        let desc = phase.description.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
+        out.push_str(&format!("{name} ({} checks){desc}\n", checks.len()));
+        for c in checks {
+            let target = plan::probe_for(c, &std::sync::Arc::new(gonogo_probes::icmp::IcmpClients::new())).target();
+            let req = if c.required { "required" } else { "advisory" };
+            out.push_str(&format!("  {:<24} {:<5} {req:<8} {target}\n", c.name, c.spec.kind()));
+        }
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,942 @@
+//! The verdict engine: observations + expectations → a check outcome with reasons; outcomes → a phase verdict.
+//!
+//! Invariant: pure. No I/O, no clock (the caller passes `now`), no randomness; everything here is decided by
+//! its arguments, and tested exhaustively below.
+
+use std::fmt;
+use std::time::Duration;
+
+use gonogo_config::{CheckSpec, DnsExpect, HttpExpect, IcmpExpect, TcpExpect, TlsExpect};
+use gonogo_probes::{Observations, dns::DnsObservations, http::HttpObservations, icmp::IcmpObservations};
+use gonogo_probes::{tcp::TcpObservations, tls::TlsObservations};
+use serde::{Deserialize, Serialize};
+
+/// What became of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Measured, and every expectation held.
+    Pass,
+    /// Measured, and an expectation did not hold (a target that is down is a measurement).
+    Fail,
+    /// Could not be decided from what was measured.
+    Inconclusive,
+    /// The agent could not run it (missing capability, unreadable CA file).
+    Error,
+    /// Not run.
+    Skipped,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [Outcome::Pass, Outcome::Fail, Outcome::Inconclusive, Outcome::Error, Outcome::Skipped];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Inconclusive => "inconclusive",
+            Outcome::Error => "error",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The decision for one phase run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Verdict {
+    #[serde(rename = "GO")]
+    Go,
+    #[serde(rename = "NO-GO")]
+    NoGo,
+    #[serde(rename = "INCONCLUSIVE")]
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Go => "GO",
+            Verdict::NoGo => "NO-GO",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        }
+    }
+
+    /// The `gonogo run` exit code: 0 GO, 1 NO-GO, 2 INCONCLUSIVE.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Go => 0,
+            Verdict::NoGo => 1,
+            Verdict::Inconclusive => 2,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One evaluated expectation: what was wanted, what was seen, and whether it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The expectation's config key (`loss_max`, `status` …) or an implicit one (`reply`, `connect`,
+    /// `response`, `handshake`, `chain`).
+    pub expectation: String,
+    pub expected: String,
+    pub observed: String,
+    pub met: bool,
+}
+
+impl Evaluation {
+    fn new(expectation: &str, expected: impl Into<String>, observed: impl Into<String>, met: bool) -> Self {
+        Evaluation { expectation: expectation.to_owned(), expected: expected.into(), observed: observed.into(), met }
+    }
+
+    /// `loss_max: expected ≤ 0%, observed 20% (1 of 5 lost)`.
+    pub fn sentence(&self) -> String {
+        format!("{}: expected {}, observed {}", self.expectation, self.expected, self.observed)
+    }
+}
+
+/// What the run engine got for a check.
+#[derive(Debug, Clone, Copy)]
+pub enum Measured<'a> {
+    /// The probe measured (the target may still have been down).
+    Observed(&'a Observations),
+    /// The probe could not measure; the message says why and how to fix it.
+    Error(&'a str),
+    /// The probe overran its budget and was stopped.
+    Overran(Duration),
+}
+
+/// A check's outcome with everything that explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub outcome: Outcome,
+    /// Every expectation evaluated, met or not.
+    pub evaluations: Vec<Evaluation>,
+    /// Why the outcome is not `pass`, one sentence each; empty on pass.
+    pub reasons: Vec<String>,
+}
+
+impl Judgement {
+    fn from_evaluations(evaluations: Vec<Evaluation>) -> Judgement {
+        let reasons: Vec<String> = evaluations.iter().filter(|e| !e.met).map(Evaluation::sentence).collect();
+        let outcome = if reasons.is_empty() { Outcome::Pass } else { Outcome::Fail };
+        Judgement { outcome, evaluations, reasons }
+    }
+
+    fn error(reason: String) -> Judgement {
+        Judgement { outcome: Outcome::Error, evaluations: Vec::new(), reasons: vec![reason] }
+    }
+}
+
+/// Judge one check. `now_unix` is the current time in Unix seconds (certificate validity is judged against it).
+pub fn judge(spec: &CheckSpec, measured: Measured<'_>, now_unix: i64) -> Judgement {
+    let obs = match measured {
+        Measured::Observed(obs) => obs,
+        Measured::Error(msg) => return Judgement::error(msg.to_owned()),
+        Measured::Overran(budget) => {
+            return Judgement::from_evaluations(vec![Evaluation::new(
+                "timeout",
+                format!("a result within {}", fmt_duration(budget)),
+                "none: the probe was stopped (timeout)",
+                false,
+            )]);
+        }
+    };
+    let evaluations = match (spec, obs) {
+        (CheckSpec::Icmp(c), Observations::Icmp(o)) => icmp(&c.expect, o),
+        (CheckSpec::Tcp(c), Observations::Tcp(o)) => tcp(&c.expect, o),
+        (CheckSpec::Dns(c), Observations::Dns(o)) => dns(&c.expect, o),
+        (CheckSpec::Tls(c), Observations::Tls(o)) => tls(&c.expect, c.verify, o, now_unix),
+        (CheckSpec::Http(c), Observations::Http(o)) => http(&c.expect, o),
+        (spec, obs) => {
+            return Judgement::error(format!(
+                "internal error: a {} check got {} observations",
+                spec.kind(),
+                kind_of(obs)
+            ));
+        }
+    };
+    Judgement::from_evaluations(evaluations)
+}
+
+fn kind_of(obs: &Observations) -> &'static str {
+    match obs {
+        Observations::Icmp(_) => "icmp",
+        Observations::Tcp(_) => "tcp",
+        Observations::Dns(_) => "dns",
+        Observations::Tls(_) => "tls",
+        Observations::Http(_) => "http",
+    }
+}
+
+/// "timeout: no reply …" from a probe's failure and detail.
+fn failure_text(failure: Option<gonogo_probes::Failure>, detail: Option<&str>) -> String {
+    match (failure, detail) {
+        (Some(f), Some(d)) => format!("{f}: {d}"),
+        (Some(f), None) => f.to_string(),
+        (None, Some(d)) => d.to_owned(),
+        (None, None) => "no answer".to_owned(),
+    }
+}
+
+fn at_most(key: &str, limit: Duration, observed: Duration) -> Evaluation {
+    Evaluation::new(key, format!("≤ {}", fmt_duration(limit)), fmt_duration(observed), observed <= limit)
+}
+
+fn icmp(expect: &IcmpExpect, o: &IcmpObservations) -> Vec<Evaluation> {
+    let lost = o.sent.saturating_sub(o.received);
+    let mut ev = vec![Evaluation::new(
+        "reply",
+        "at least one echo reply",
+        if o.received > 0 {
+            format!("{} of {} answered", o.received, o.sent)
+        } else {
+            format!("no reply ({})", failure_text(o.failure, o.detail.as_deref()))
+        },
+        o.received > 0,
+    )];
+    if let Some(max) = expect.loss_max {
+        ev.push(Evaluation::new(
+            "loss_max",
+            format!("≤ {}", fmt_ratio(max)),
+            format!("{} ({lost} of {} lost)", fmt_ratio(o.loss), o.sent),
+            o.loss <= max + f64::EPSILON,
+        ));
+    }
+    let rtt_checks = [
+        ("rtt_mean_max", expect.rtt_mean_max, o.rtt.map(|r| r.mean)),
+        ("rtt_p95_max", expect.rtt_p95_max, o.rtt.map(|r| r.p95)),
+        ("jitter_max", expect.jitter_max, o.rtt.map(|r| r.jitter)),
+    ];
+    for (key, limit, observed) in rtt_checks {
+        if let Some(limit) = limit {
+            ev.push(match observed {
+                Some(v) => at_most(key, limit, v),
+                None => Evaluation::new(key, format!("≤ {}", fmt_duration(limit)), "no replies to measure", false),
+            });
+        }
+    }
+    ev
+}
+
+fn tcp(expect: &TcpExpect, o: &TcpObservations) -> Vec<Evaluation> {
+    let all = o.attempts > 0 && o.connected == o.attempts;
+    let observed = if all {
+        format!("{} of {} connected", o.connected, o.attempts)
+    } else {
+        format!("{} of {} connected; {}", o.connected, o.attempts, failure_text(o.failure, o.detail.as_deref()))
+    };
+    let mut ev = vec![Evaluation::new("connect", "every connect attempt succeeds", observed, all)];
+    if let Some(limit) = expect.connect_max {
+        ev.push(match o.connect {
+            Some(stats) => at_most("connect_max", limit, stats.max),
+            None => Evaluation::new("connect_max", format!("≤ {}", fmt_duration(limit)), "no connection", false),
+        });
+    }
+    ev
+}
+
+/// Case-insensitive, trailing dot ignored: DNS names compare that way.
+fn dns_norm(s: &str) -> String {
+    s.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn dns(expect: &DnsExpect, o: &DnsObservations) -> Vec<Evaluation> {
+    let Some(rcode) = o.rcode.as_deref() else {
+        return vec![Evaluation::new(
+            "response",
+            format!("a response from {}", o.server),
+            failure_text(o.failure, o.detail.as_deref()),
+            false,
+        )];
+    };
+    let mut ev = vec![Evaluation::new("rcode", expect.rcode.clone(), rcode, rcode.eq_ignore_ascii_case(&expect.rcode))];
+    if expect.min_answers > 0 {
+        ev.push(Evaluation::new(
+            "min_answers",
+            format!("≥ {}", expect.min_answers),
+            format!("{} ({})", o.answers.len(), list_or_none(&o.answers)),
+            o.answers.len() >= expect.min_answers,
+        ));
+    }
+    if !expect.answers_include.is_empty() {
+        let have: Vec<String> = o.answers.iter().map(|a| dns_norm(a)).collect();
+        let missing: Vec<&String> =
+            expect.answers_include.iter().filter(|want| !have.contains(&dns_norm(want))).collect();
+        ev.push(Evaluation::new(
+            "answers_include",
+            format!("answers include {}", expect.answers_include.join(", ")),
+            if missing.is_empty() {
+                list_or_none(&o.answers)
+            } else {
+                format!(
+                    "{} (missing {})",
+                    list_or_none(&o.answers),
+                    missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            },
+            missing.is_empty(),
+        ));
+    }
+    ev
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() { "no answers".to_owned() } else { items.join(", ") }
+}
+
+/// Does a certificate name (possibly `*.example.org`) cover `host`? Wildcards cover exactly one left-most label.
+pub fn name_covers(cert_name: &str, host: &str) -> bool {
+    let cert = dns_norm(cert_name);
+    let host = dns_norm(host);
+    match cert.strip_prefix("*.") {
+        Some(suffix) => match host.split_once('.') {
+            Some((label, rest)) => !label.is_empty() && rest == suffix,
+            None => false,
+        },
+        None => cert == host,
+    }
+}
+
+fn tls(expect: &TlsExpect, verify: bool, o: &TlsObservations, now_unix: i64) -> Vec<Evaluation> {
+    let Some(leaf) = o.leaf() else {
+        return vec![Evaluation::new(
+            "handshake",
+            "a completed TLS handshake",
+            failure_text(o.failure, o.detail.as_deref()),
+            false,
+        )];
+    };
+    let mut ev = Vec::new();
+    match o.failure {
+        // The chain was presented but did not verify: a finding about the certificate, not the connection.
+        None | Some(gonogo_probes::Failure::CertificateInvalid) => {
+            if verify {
+                let ok = o.chain_verified == Some(true);
+                ev.push(Evaluation::new(
+                    "chain",
+                    "a chain that verifies against the trusted roots",
+                    if ok {
+                        "verified".to_owned()
+                    } else {
+                        o.verify_error.clone().unwrap_or_else(|| "did not verify".to_owned())
+                    },
+                    ok,
+                ));
+            }
+        }
+        Some(f) => {
+            ev.push(Evaluation::new(
+                "handshake",
+                "a completed TLS handshake",
+                failure_text(Some(f), o.detail.as_deref()),
+                false,
+            ));
+        }
+    }
+    if let Some(days) = expect.valid_days_min {
+        let left_secs = leaf.not_after.saturating_sub(now_unix);
+        let left_days = left_secs.div_euclid(86_400);
+        ev.push(Evaluation::new(
+            "valid_days_min",
+            format!("≥ {days} days of validity left"),
+            if left_secs < 0 {
+                format!("expired {} days ago", (-left_secs).div_euclid(86_400))
+            } else {
+                format!("{left_days} days left")
+            },
+            left_days >= i64::from(days),
+        ));
+    }
+    if !expect.names_include.is_empty() {
+        let missing: Vec<&str> = expect
+            .names_include
+            .iter()
+            .filter(|want| !leaf.names.iter().any(|n| name_covers(n, want)))
+            .map(String::as_str)
+            .collect();
+        ev.push(Evaluation::new(
+            "names_include",
+            format!("certificate covers {}", expect.names_include.join(", ")),
+            if missing.is_empty() {
+                leaf.names.join(", ")
+            } else {
+                format!("certificate names {} (missing {})", list_or_none(&leaf.names), missing.join(", "))
+            },
+            missing.is_empty(),
+        ));
+    }
+    if let Some(min) = expect.min_version.as_deref() {
+        let seen = o.version.as_deref().unwrap_or("unknown");
+        ev.push(Evaluation::new(
+            "min_version",
+            format!("TLS ≥ {min}"),
+            format!("TLS {seen}"),
+            version_rank(seen).is_some_and(|v| Some(v) >= version_rank(min)),
+        ));
+    }
+    ev
+}
+
+fn version_rank(v: &str) -> Option<u8> {
+    match v {
+        "1.0" => Some(10),
+        "1.1" => Some(11),
+        "1.2" => Some(12),
+        "1.3" => Some(13),
+        _ => None,
+    }
+}
+
+fn http(expect: &HttpExpect, o: &HttpObservations) -> Vec<Evaluation> {
+    let Some(status) = o.status else {
+        return vec![Evaluation::new(
+            "response",
+            "an HTTP response",
+            failure_text(o.failure, o.detail.as_deref()),
+            false,
+        )];
+    };
+    let mut ev = Vec::new();
+    if expect.status.is_empty() {
+        ev.push(Evaluation::new("status", "2xx", status.to_string(), (200..300).contains(&status)));
+    } else {
+        let list = expect.status.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
+        ev.push(Evaluation::new("status", list, status.to_string(), expect.status.contains(&status)));
+    }
+    if let Some(re) = &expect.body_matches {
+        let met = re.is_match(&o.body);
+        let observed = if met {
+            "body matches".to_owned()
+        } else if o.body_truncated {
+            format!("no match in the first {} bytes read (body truncated at the limit)", o.body.len())
+        } else {
+            format!("no match in {} bytes", o.body_bytes)
+        };
+        ev.push(Evaluation::new("body_matches", format!("body matching /{}/", re.as_str()), observed, met));
+    }
+    if let Some(limit) = expect.latency_max {
+        ev.push(match o.total_time {
+            Some(t) => at_most("latency_max", limit, t),
+            None => Evaluation::new("latency_max", format!("≤ {}", fmt_duration(limit)), "not measured", false),
+        });
+    }
+    ev
+}
+
+/// The phase verdict and what led to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseVerdict {
+    pub verdict: Verdict,
+    /// One sentence each: why the verdict is not GO (empty for GO).
+    pub blocking: Vec<String>,
+    /// Advisory checks that did not pass: listed, never blocking.
+    pub warnings: Vec<String>,
+}
+
+/// What the phase verdict needs to know of one check.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckSummary<'a> {
+    pub name: &'a str,
+    pub required: bool,
+    pub outcome: Outcome,
+}
+
+/// DESIGN.md §2: GO when every required check passes; NO-GO when a required check fails; INCONCLUSIVE when a
+/// required check could not be decided (inconclusive or error) and none failed. Advisory checks never block.
+/// Skipped checks were not asked for and do not count. A phase with nothing run is INCONCLUSIVE, never GO.
+pub fn phase_verdict(checks: &[CheckSummary<'_>]) -> PhaseVerdict {
+    let mut failed = Vec::new();
+    let mut undecided = Vec::new();
+    let mut warnings = Vec::new();
+    let mut decided = 0usize;
+    for c in checks {
+        match (c.required, c.outcome) {
+            (_, Outcome::Skipped) => {}
+            (true, Outcome::Pass) => decided += 1,
+            (true, Outcome::Fail) => failed.push(format!("required check {} failed", c.name)),
+            (true, Outcome::Inconclusive | Outcome::Error) => {
+                undecided.push(format!("required check {} is {}", c.name, c.outcome))
+            }
+            (false, Outcome::Pass) => decided += 1,
+            (false, o) => warnings.push(format!("advisory check {} is {o}", c.name)),
+        }
+    }
+    let verdict = if !failed.is_empty() {
+        Verdict::NoGo
+    } else if !undecided.is_empty() {
+        Verdict::Inconclusive
+    } else if decided == 0 && warnings.is_empty() {
+        undecided.push("no check ran".to_owned());
+        Verdict::Inconclusive
+    } else {
+        Verdict::Go
+    };
+    failed.extend(undecided);
+    PhaseVerdict { verdict, blocking: if verdict == Verdict::Go { Vec::new() } else { failed }, warnings }
+}
+
+/// `0.052ms`, `12.3ms`, `1.52s`: short, for tables and reasons.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1.0 {
+        format!("{ms:.3}ms")
+    } else if ms < 100.0 {
+        format!("{ms:.1}ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
+/// A ratio as a percentage: `0%`, `12.5%`.
+pub fn fmt_ratio(r: f64) -> String {
+    let pct = r * 100.0;
+    if (pct - pct.round()).abs() < 1e-9 { format!("{pct:.0}%") } else { format!("{pct:.1}%") }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gonogo_config::{DnsCheck, HttpCheck, IcmpCheck, TcpCheck, TlsCheck};
+    use gonogo_probes::tls::CertInfo;
+    use gonogo_probes::{Failure, RttStats};
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn icmp_spec(expect: IcmpExpect) -> CheckSpec {
+        CheckSpec::Icmp(IcmpCheck { target: "127.0.0.1".into(), count: 5, interval: ms(200), size: 56, expect })
+    }
+
+    fn icmp_obs(rtts: &[Option<u64>]) -> Observations {
+        let got: Vec<Duration> = rtts.iter().flatten().map(|&v| ms(v)).collect();
+        let sent = rtts.len() as u32;
+        let received = got.len() as u32;
+        Observations::Icmp(IcmpObservations {
+            address: Some("127.0.0.1".parse().expect("ip")),
+            sent,
+            received,
+            loss: gonogo_probes::stats::loss_ratio(sent, received),
+            rtt: RttStats::from_samples(&got),
+            samples_ms: rtts.iter().map(|r| r.map(|v| v as f64)).collect(),
+            failure: if received == 0 { Some(Failure::Timeout) } else { None },
+            detail: if received == 0 { Some("no reply within 2s".into()) } else { None },
+        })
+    }
+
+    fn judge_now(spec: &CheckSpec, obs: &Observations) -> Judgement {
+        judge(spec, Measured::Observed(obs), NOW)
+    }
+
+    fn failed_keys(j: &Judgement) -> Vec<&str> {
+        j.evaluations.iter().filter(|e| !e.met).map(|e| e.expectation.as_str()).collect()
+    }
+
+    // ---- ICMP -------------------------------------------------------------------------------------------------
+
+    #[test]
+    fn icmp_without_expectations_passes_on_any_reply_and_fails_on_none() {
+        let spec = icmp_spec(IcmpExpect::default());
+        assert_eq!(judge_now(&spec, &icmp_obs(&[None, None, Some(3)])).outcome, Outcome::Pass);
+        let j = judge_now(&spec, &icmp_obs(&[None, None]));
+        assert_eq!(j.outcome, Outcome::Fail);
+        assert_eq!(failed_keys(&j), ["reply"]);
+        assert!(j.reasons[0].contains("no reply") && j.reasons[0].contains("timeout"), "{:?}", j.reasons);
+    }
+
+    #[test]
+    fn icmp_loss_max_both_ways() {
+        let spec = icmp_spec(IcmpExpect { loss_max: Some(0.2), ..Default::default() });
+        assert_eq!(judge_now(&spec, &icmp_obs(&[Some(1), Some(1), Some(1), Some(1), None])).outcome, Outcome::Pass);
+        let j = judge_now(&spec, &icmp_obs(&[Some(1), Some(1), Some(1), None, None]));
+        assert_eq!(failed_keys(&j), ["loss_max"]);
+        assert_eq!(j.reasons, ["loss_max: expected ≤ 20%, observed 40% (2 of 5 lost)"]);
+        // Exactly zero loss allowed.
+        let spec = icmp_spec(IcmpExpect { loss_max: Some(0.0), ..Default::default() });
+        assert_eq!(judge_now(&spec, &icmp_obs(&[Some(1); 5])).outcome, Outcome::Pass);
+        assert_eq!(judge_now(&spec, &icmp_obs(&[Some(1), None])).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn icmp_rtt_and_jitter_both_ways() {
+        let obs = icmp_obs(&[Some(10), Some(20), Some(10), Some(20)]); // mean 15, p95 20, jitter 10
+        for (expect, key) in [
+            (IcmpExpect { rtt_mean_max: Some(ms(15)), ..Default::default() }, None),
+            (IcmpExpect { rtt_mean_max: Some(ms(14)), ..Default::default() }, Some("rtt_mean_max")),
+            (IcmpExpect { rtt_p95_max: Some(ms(20)), ..Default::default() }, None),
+            (IcmpExpect { rtt_p95_max: Some(ms(19)), ..Default::default() }, Some("rtt_p95_max")),
+            (IcmpExpect { jitter_max: Some(ms(10)), ..Default::default() }, None),
+            (IcmpExpect { jitter_max: Some(ms(9)), ..Default::default() }, Some("jitter_max")),
+        ] {
+            let j = judge_now(&icmp_spec(expect), &obs);
+            match key {
+                None => assert_eq!(j.outcome, Outcome::Pass, "{j:?}"),
+                Some(k) => {
+                    assert_eq!(failed_keys(&j), [k]);
+                    assert!(j.reasons[0].starts_with(&format!("{k}: expected ≤ ")), "{:?}", j.reasons);
+                }
+            }
+        }
+        // With no reply there is nothing to measure: the RTT expectation fails too, and says why.
+        let j = judge_now(&icmp_spec(IcmpExpect { rtt_p95_max: Some(ms(5)), ..Default::default() }), &icmp_obs(&[None]));
+        assert_eq!(failed_keys(&j), ["reply", "rtt_p95_max"]);
+        assert!(j.reasons[1].contains("no replies to measure"));
+    }
+
+    // ---- TCP --------------------------------------------------------------------------------------------------
+
+    fn tcp_obs(samples: &[Option<u64>], failure: Option<Failure>) -> Observations {
+        let got: Vec<Duration> = samples.iter().flatten().map(|&v| ms(v)).collect();
+        Observations::Tcp(TcpObservations {
+            address: Some("127.0.0.1:80".parse().expect("addr")),
+            attempts: samples.len() as u32,
+            connected: got.len() as u32,
+            connect: RttStats::from_samples(&got),
+            samples_ms: samples.iter().map(|s| s.map(|v| v as f64)).collect(),
+            failure,
+            detail: failure.map(|_| "Connection refused (os error 111)".into()),
+        })
+    }
+
+    fn tcp_spec(connect_max: Option<Duration>) -> CheckSpec {
+        CheckSpec::Tcp(TcpCheck { host: "127.0.0.1".into(), port: 80, count: 3, expect: TcpExpect { connect_max } })
+    }
+
+    #[test]
+    fn tcp_connect_and_connect_max_both_ways() {
+        assert_eq!(judge_now(&tcp_spec(None), &tcp_obs(&[Some(1), Some(2)], None)).outcome, Outcome::Pass);
+        let j = judge_now(&tcp_spec(None), &tcp_obs(&[Some(1), None], Some(Failure::ConnectionRefused)));
+        assert_eq!(failed_keys(&j), ["connect"]);
+        assert!(j.reasons[0].contains("1 of 2 connected; connection_refused: Connection refused"), "{:?}", j.reasons);
+        assert_eq!(judge_now(&tcp_spec(Some(ms(5))), &tcp_obs(&[Some(1), Some(5)], None)).outcome, Outcome::Pass);
+        let j = judge_now(&tcp_spec(Some(ms(4))), &tcp_obs(&[Some(1), Some(5)], None));
+        assert_eq!(j.reasons, ["connect_max: expected ≤ 4.0ms, observed 5.0ms"]);
+        let j = judge_now(&tcp_spec(Some(ms(4))), &tcp_obs(&[None], Some(Failure::Timeout)));
+        assert_eq!(failed_keys(&j), ["connect", "connect_max"]);
+    }
+
+    // ---- DNS --------------------------------------------------------------------------------------------------
+
+    fn dns_spec(rcode: &str, min_answers: usize, include: &[&str]) -> CheckSpec {
+        CheckSpec::Dns(DnsCheck {
+            query: "app.test".into(),
+            record: "A".into(),
+            server: None,
+            transport: "udp".into(),
+            expect: DnsExpect {
+                rcode: rcode.into(),
+                min_answers,
+                answers_include: include.iter().map(|s| s.to_string()).collect(),
+            },
+        })
+    }
+
+    fn dns_obs(rcode: Option<&str>, answers: &[&str]) -> Observations {
+        Observations::Dns(DnsObservations {
+            server: "127.0.0.1:53/udp".into(),
+            rcode: rcode.map(str::to_owned),
+            answers: answers.iter().map(|s| s.to_string()).collect(),
+            lookup_time: ms(2),
+            failure: if rcode.is_none() { Some(Failure::Timeout) } else { None },
+            detail: None,
+        })
+    }
+
+    #[test]
+    fn dns_rcode_both_ways() {
+        assert_eq!(judge_now(&dns_spec("NOERROR", 1, &[]), &dns_obs(Some("NOERROR"), &["10.0.0.1"])).outcome, Outcome::Pass);
+        let j = judge_now(&dns_spec("NOERROR", 1, &[]), &dns_obs(Some("NXDOMAIN"), &[]));
+        assert_eq!(failed_keys(&j), ["rcode", "min_answers"]);
+        assert_eq!(j.reasons[0], "rcode: expected NOERROR, observed NXDOMAIN");
+        // Expecting NXDOMAIN (a name that must not exist any more).
+        assert_eq!(judge_now(&dns_spec("NXDOMAIN", 0, &[]), &dns_obs(Some("NXDOMAIN"), &[])).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn dns_min_answers_and_answers_include_both_ways() {
+        let obs = dns_obs(Some("NOERROR"), &["10.0.0.1", "App.Test."]);
+        assert_eq!(judge_now(&dns_spec("NOERROR", 2, &[]), &obs).outcome, Outcome::Pass);
+        let j = judge_now(&dns_spec("NOERROR", 3, &[]), &obs);
+        assert_eq!(j.reasons, ["min_answers: expected ≥ 3, observed 2 (10.0.0.1, App.Test.)"]);
+        assert_eq!(judge_now(&dns_spec("NOERROR", 1, &["10.0.0.1", "app.test"]), &obs).outcome, Outcome::Pass);
+        let j = judge_now(&dns_spec("NOERROR", 1, &["10.0.0.1", "10.0.0.9"]), &obs);
+        assert_eq!(failed_keys(&j), ["answers_include"]);
+        assert!(j.reasons[0].contains("missing 10.0.0.9"), "{:?}", j.reasons);
+        // NOERROR with no data fails the default min_answers = 1.
+        let j = judge_now(&dns_spec("NOERROR", 1, &[]), &dns_obs(Some("NOERROR"), &[]));
+        assert_eq!(j.reasons, ["min_answers: expected ≥ 1, observed 0 (no answers)"]);
+    }
+
+    #[test]
+    fn dns_without_response_fails_with_the_probe_failure() {
+        let j = judge_now(&dns_spec("NOERROR", 1, &["10.0.0.1"]), &dns_obs(None, &[]));
+        assert_eq!(failed_keys(&j), ["response"]);
+        assert!(j.reasons[0].contains("127.0.0.1:53/udp") && j.reasons[0].contains("timeout"), "{:?}", j.reasons);
+    }
+
+    // ---- TLS --------------------------------------------------------------------------------------------------
+
+    fn cert(names: &[&str], not_after: i64) -> CertInfo {
+        CertInfo {
+            subject: "CN=app.test".into(),
+            issuer: "CN=Test CA".into(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            not_before: NOW - 10 * DAY,
+            not_after,
+            serial: "01".into(),
+            sha256: "00".repeat(32),
+        }
+    }
+
+    fn tls_obs(chain: Vec<CertInfo>, verified: Option<bool>, failure: Option<Failure>, version: &str) -> Observations {
+        Observations::Tls(TlsObservations {
+            address: Some("127.0.0.1:443".parse().expect("addr")),
+            handshake_time: Some(ms(3)),
+            version: Some(version.into()),
+            cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
+            alpn: None,
+            chain_verified: verified,
+            verify_error: if verified == Some(false) { Some("certificate expired".into()) } else { None },
+            chain,
+            failure,
+            detail: failure.map(|_| "handshake failed".into()),
+        })
+    }
+
+    fn tls_spec(verify: bool, expect: TlsExpect) -> CheckSpec {
+        CheckSpec::Tls(TlsCheck {
+            host: "app.test".into(),
+            port: 443,
+            server_name: "app.test".into(),
+            ca_file: None,
+            verify,
+            expect,
+        })
+    }
+
+    #[test]
+    fn tls_chain_verification_both_ways_and_verify_false() {
+        let good = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
+        assert_eq!(judge_now(&tls_spec(true, TlsExpect::default()), &good).outcome, Outcome::Pass);
+        let bad = tls_obs(
+            vec![cert(&["app.test"], NOW - DAY)],
+            Some(false),
+            Some(Failure::CertificateInvalid),
+            "1.3",
+        );
+        let j = judge_now(&tls_spec(true, TlsExpect::default()), &bad);
+        assert_eq!(j.reasons, ["chain: expected a chain that verifies against the trusted roots, observed certificate expired"]);
+        let unverified = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(false), None, "1.3");
+        assert_eq!(judge_now(&tls_spec(false, TlsExpect::default()), &unverified).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn tls_handshake_failure_without_chain() {
+        let obs = tls_obs(vec![], None, Some(Failure::ConnectionRefused), "1.3");
+        let j = judge_now(&tls_spec(true, TlsExpect { valid_days_min: Some(30), ..Default::default() }), &obs);
+        assert_eq!(failed_keys(&j), ["handshake"]);
+        assert!(j.reasons[0].contains("connection_refused"));
+    }
+
+    #[test]
+    fn tls_valid_days_min_both_ways() {
+        let obs = tls_obs(vec![cert(&["app.test"], NOW + 30 * DAY + 5)], Some(true), None, "1.3");
+        let spec = |d| tls_spec(true, TlsExpect { valid_days_min: Some(d), ..Default::default() });
+        assert_eq!(judge_now(&spec(30), &obs).outcome, Outcome::Pass);
+        let j = judge_now(&spec(31), &obs);
+        assert_eq!(j.reasons, ["valid_days_min: expected ≥ 31 days of validity left, observed 30 days left"]);
+        let expired = tls_obs(vec![cert(&["app.test"], NOW - 3 * DAY)], Some(true), None, "1.3");
+        assert!(judge_now(&spec(0), &expired).reasons[0].contains("expired 3 days ago"));
+    }
+
+    #[test]
+    fn tls_names_include_both_ways_with_wildcards() {
+        let obs = tls_obs(vec![cert(&["app.test", "*.svc.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
+        let spec =
+            |names: &[&str]| tls_spec(true, TlsExpect { names_include: names.iter().map(|s| s.to_string()).collect(), ..Default::default() });
+        assert_eq!(judge_now(&spec(&["APP.test", "api.svc.test"]), &obs).outcome, Outcome::Pass);
+        let j = judge_now(&spec(&["a.b.svc.test", "other.test"]), &obs);
+        assert_eq!(failed_keys(&j), ["names_include"]);
+        assert!(j.reasons[0].contains("missing a.b.svc.test, other.test"), "{:?}", j.reasons);
+    }
+
+    #[test]
+    fn name_covers_rules() {
+        assert!(name_covers("*.example.org", "a.example.org"));
+        assert!(!name_covers("*.example.org", "example.org"));
+        assert!(!name_covers("*.example.org", "a.b.example.org"));
+        assert!(name_covers("Example.org.", "example.org"));
+        assert!(!name_covers("example.org", "www.example.org"));
+    }
+
+    #[test]
+    fn tls_min_version_both_ways() {
+        let v12 = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(true), None, "1.2");
+        let spec = |v: &str| tls_spec(true, TlsExpect { min_version: Some(v.into()), ..Default::default() });
+        assert_eq!(judge_now(&spec("1.2"), &v12).outcome, Outcome::Pass);
+        let j = judge_now(&spec("1.3"), &v12);
+        assert_eq!(j.reasons, ["min_version: expected TLS ≥ 1.3, observed TLS 1.2"]);
+    }
+
+    // ---- HTTP -------------------------------------------------------------------------------------------------
+
+    fn http_spec(expect: HttpExpect) -> CheckSpec {
+        CheckSpec::Http(HttpCheck {
+            url: "http://127.0.0.1/".into(),
+            method: "GET".into(),
+            headers: vec![],
+            ca_file: None,
+            verify: true,
+            proxy: None,
+            follow_redirects: true,
+            body_limit: 1024,
+            expect,
+        })
+    }
+
+    fn http_obs(status: Option<u16>, body: &str, total: u64) -> Observations {
+        Observations::Http(HttpObservations {
+            status,
+            final_url: Some("http://127.0.0.1/".into()),
+            redirects: 0,
+            headers: BTreeMap::new(),
+            body_bytes: body.len() as u64,
+            body_truncated: false,
+            body: body.into(),
+            time_to_headers: Some(ms(total / 2)),
+            total_time: Some(ms(total)),
+            failure: if status.is_none() { Some(Failure::Timeout) } else { None },
+            detail: None,
+        })
+    }
+
+    #[test]
+    fn http_status_default_2xx_and_list_both_ways() {
+        let any = http_spec(HttpExpect::default());
+        assert_eq!(judge_now(&any, &http_obs(Some(204), "", 5)).outcome, Outcome::Pass);
+        assert_eq!(judge_now(&any, &http_obs(Some(302), "", 5)).reasons, ["status: expected 2xx, observed 302"]);
+        let listed = http_spec(HttpExpect { status: vec![200, 401], ..Default::default() });
+        assert_eq!(judge_now(&listed, &http_obs(Some(401), "", 5)).outcome, Outcome::Pass);
+        assert_eq!(judge_now(&listed, &http_obs(Some(500), "", 5)).reasons, ["status: expected 200 or 401, observed 500"]);
+    }
+
+    #[test]
+    fn http_body_matches_and_latency_max_both_ways() {
+        let re = regex::Regex::new("status.*ok").expect("regex");
+        let spec = http_spec(HttpExpect { body_matches: Some(re), latency_max: Some(ms(50)), ..Default::default() });
+        assert_eq!(judge_now(&spec, &http_obs(Some(200), r#"{"status": "ok"}"#, 50)).outcome, Outcome::Pass);
+        let j = judge_now(&spec, &http_obs(Some(200), "maintenance", 51));
+        assert_eq!(failed_keys(&j), ["body_matches", "latency_max"]);
+        assert_eq!(j.reasons[0], "body_matches: expected body matching /status.*ok/, observed no match in 11 bytes");
+        assert_eq!(j.reasons[1], "latency_max: expected ≤ 50.0ms, observed 51.0ms");
+    }
+
+    #[test]
+    fn http_without_response_fails_with_the_probe_failure() {
+        let j = judge_now(&http_spec(HttpExpect::default()), &http_obs(None, "", 0));
+        assert_eq!(failed_keys(&j), ["response"]);
+    }
+
+    // ---- measurement problems ---------------------------------------------------------------------------------
+
+    #[test]
+    fn probe_error_is_an_error_outcome_carrying_the_fix() {
+        let j = judge(&icmp_spec(IcmpExpect::default()), Measured::Error("grant CAP_NET_RAW"), NOW);
+        assert_eq!(j.outcome, Outcome::Error);
+        assert_eq!(j.reasons, ["grant CAP_NET_RAW"]);
+    }
+
+    #[test]
+    fn overrun_is_a_timeout_failure() {
+        let j = judge(&icmp_spec(IcmpExpect::default()), Measured::Overran(ms(2500)), NOW);
+        assert_eq!(j.outcome, Outcome::Fail);
+        assert_eq!(j.reasons, ["timeout: expected a result within 2.50s, observed none: the probe was stopped (timeout)"]);
+    }
+
+    #[test]
+    fn mismatched_kinds_are_an_internal_error_not_a_panic() {
+        let j = judge_now(&icmp_spec(IcmpExpect::default()), &http_obs(Some(200), "", 1));
+        assert_eq!(j.outcome, Outcome::Error);
+    }
+
+    // ---- phase verdict ----------------------------------------------------------------------------------------
+
+    fn summary(required: bool, outcome: Outcome) -> CheckSummary<'static> {
+        CheckSummary { name: "c", required, outcome }
+    }
+
+    #[test]
+    fn phase_verdict_every_required_outcome() {
+        use Outcome::*;
+        let expected = [(Pass, Verdict::Go), (Fail, Verdict::NoGo), (Inconclusive, Verdict::Inconclusive), (Error, Verdict::Inconclusive)];
+        for (outcome, verdict) in expected {
+            let v = phase_verdict(&[summary(true, Pass), summary(true, outcome)]);
+            assert_eq!(v.verdict, verdict, "required {outcome}");
+            assert_eq!(v.blocking.is_empty(), verdict == Verdict::Go);
+            assert!(v.warnings.is_empty());
+        }
+    }
+
+    #[test]
+    fn advisory_outcomes_never_block_but_warn() {
+        for outcome in Outcome::ALL {
+            let v = phase_verdict(&[summary(true, Outcome::Pass), summary(false, outcome)]);
+            assert_eq!(v.verdict, Verdict::Go, "advisory {outcome}");
+            let warned = !matches!(outcome, Outcome::Pass | Outcome::Skipped);
+            assert_eq!(v.warnings.len(), usize::from(warned), "advisory {outcome}");
+        }
+        // An advisory failure alone still gives GO, with its warning.
+        let v = phase_verdict(&[summary(false, Outcome::Fail)]);
+        assert_eq!((v.verdict, v.warnings.len()), (Verdict::Go, 1));
+    }
+
+    #[test]
+    fn fail_outranks_undecided_and_both_are_listed() {
+        let v = phase_verdict(&[
+            CheckSummary { name: "a", required: true, outcome: Outcome::Error },
+            CheckSummary { name: "b", required: true, outcome: Outcome::Fail },
+        ]);
+        assert_eq!(v.verdict, Verdict::NoGo);
+        assert_eq!(v.blocking, ["required check b failed", "required check a is error"]);
+    }
+
+    #[test]
+    fn nothing_run_is_never_go() {
+        assert_eq!(phase_verdict(&[]).verdict, Verdict::Inconclusive);
+        assert_eq!(phase_verdict(&[summary(true, Outcome::Skipped)]).verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!([Verdict::Go, Verdict::NoGo, Verdict::Inconclusive].map(Verdict::exit_code), [0, 1, 2]);
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(fmt_duration(Duration::from_micros(52)), "0.052ms");
+        assert_eq!(fmt_duration(Duration::from_micros(12_340)), "12.3ms");
+        assert_eq!(fmt_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(fmt_duration(Duration::from_millis(1520)), "1.52s");
+        assert_eq!(fmt_ratio(0.0), "0%");
+        assert_eq!(fmt_ratio(0.125), "12.5%");
+    }
+}
