@@ -97,12 +97,7 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
             let _ = writeln!(err, "error: {p}");
         }
         let n = problems.len();
-        let _ = writeln!(
-            err,
-            "{n} problem{} in {}; nothing was run.",
-            if n == 1 { "" } else { "s" },
-            path.display()
-        );
+        let _ = writeln!(err, "{n} problem{} in {}; nothing was run.", if n == 1 { "" } else { "s" }, path.display());
         ExitCode::from(EXIT_USAGE)
     })
 }
@@ -159,12 +154,8 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
 fn cmd_check_config(path: &Path) -> ExitCode {
     match load(path) {
         Ok(config) => {
-            let phases: Vec<&str> = config
-                .phases
-                .keys()
-                .filter(|p| config.checks_in(p).next().is_some())
-                .map(String::as_str)
-                .collect();
+            let phases: Vec<&str> =
+                config.phases.keys().filter(|p| config.checks_in(p).next().is_some()).map(String::as_str).collect();
             println!(
                 "{}: OK — {} checks in {} phases ({})",
                 path.display(),

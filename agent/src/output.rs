@@ -113,9 +113,8 @@ fn table(run: &RunRecord, color: bool, now_unix: i64) -> String {
     let rows: Vec<[String; 3]> =
         run.checks.iter().map(|c| [c.name.clone(), c.kind.clone(), clip(&c.target, 48)]).collect();
     let head = ["CHECK", "KIND", "TARGET"];
-    let widths: Vec<usize> = (0..3)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> =
+        (0..3).map(|i| rows.iter().map(|r| r[i].chars().count()).chain([head[i].len()]).max().unwrap_or(0)).collect();
     let outcomes: Vec<(String, usize)> = run.checks.iter().map(|c| outcome_cell(c, color)).collect();
     let ow = outcomes.iter().map(|(_, w)| *w).chain(["OUTCOME".len()]).max().unwrap_or(7);
     let _ = writeln!(
@@ -148,13 +147,7 @@ fn table(run: &RunRecord, color: bool, now_unix: i64) -> String {
     }
     let counts: Vec<String> = run.counts().iter().map(|(o, n)| format!("{n} {o}")).collect();
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{} checks: {} · {}",
-        run.checks.len(),
-        counts.join(", "),
-        fmt_duration(run.duration)
-    );
+    let _ = writeln!(out, "{} checks: {} · {}", run.checks.len(), counts.join(", "), fmt_duration(run.duration));
     for w in &run.warnings {
         let _ = writeln!(out, "{} {w}", paint("warning:", "33", color));
     }
@@ -235,11 +228,8 @@ fn junit(run: &RunRecord, now_unix: i64) -> String {
                 let _ = write!(out, "\n      <failure type=\"{advisory}fail\" message=\"{message}\">{body}</failure>");
             }
             Outcome::Error | Outcome::Inconclusive => {
-                let _ = write!(
-                    out,
-                    "\n      <error type=\"{advisory}{}\" message=\"{message}\">{body}</error>",
-                    c.outcome
-                );
+                let _ =
+                    write!(out, "\n      <error type=\"{advisory}{}\" message=\"{message}\">{body}</error>", c.outcome);
             }
             Outcome::Skipped => {
                 let _ = write!(out, "\n      <skipped message=\"{message}\"/>");

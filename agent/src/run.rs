@@ -77,10 +77,8 @@ impl RunRecord {
         checks: Vec<CheckResult>,
     ) -> RunRecord {
         let finished = SystemTime::now();
-        let summaries: Vec<CheckSummary<'_>> = checks
-            .iter()
-            .map(|c| CheckSummary { name: &c.name, required: c.required, outcome: c.outcome })
-            .collect();
+        let summaries: Vec<CheckSummary<'_>> =
+            checks.iter().map(|c| CheckSummary { name: &c.name, required: c.required, outcome: c.outcome }).collect();
         let pv = verdict::phase_verdict(&summaries);
         RunRecord {
             id: new_id(started, phase),
@@ -115,11 +113,8 @@ impl RunRecord {
 
 /// `20261124T101500Z-pre-migration-3fa2`: start time to the second, phase, 16 random bits against collisions.
 fn new_id(started: SystemTime, phase: &str) -> String {
-    let stamp: String = humantime::format_rfc3339_seconds(started)
-        .to_string()
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
+    let stamp: String =
+        humantime::format_rfc3339_seconds(started).to_string().chars().filter(|c| !matches!(c, '-' | ':')).collect();
     let nanos = started.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let salt = RandomState::new().hash_one((nanos, std::process::id())) as u16;
     format!("{stamp}-{phase}-{salt:04x}")

@@ -28,7 +28,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [Outcome::Pass, Outcome::Fail, Outcome::Inconclusive, Outcome::Error, Outcome::Skipped];
+    pub const ALL: [Outcome; 5] =
+        [Outcome::Pass, Outcome::Fail, Outcome::Inconclusive, Outcome::Error, Outcome::Skipped];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -597,7 +598,8 @@ mod tests {
             }
         }
         // With no reply there is nothing to measure: the RTT expectation fails too, and says why.
-        let j = judge_now(&icmp_spec(IcmpExpect { rtt_p95_max: Some(ms(5)), ..Default::default() }), &icmp_obs(&[None]));
+        let j =
+            judge_now(&icmp_spec(IcmpExpect { rtt_p95_max: Some(ms(5)), ..Default::default() }), &icmp_obs(&[None]));
         assert_eq!(failed_keys(&j), ["reply", "rtt_p95_max"]);
         assert!(j.reasons[1].contains("no replies to measure"));
     }
@@ -663,7 +665,10 @@ mod tests {
 
     #[test]
     fn dns_rcode_both_ways() {
-        assert_eq!(judge_now(&dns_spec("NOERROR", 1, &[]), &dns_obs(Some("NOERROR"), &["10.0.0.1"])).outcome, Outcome::Pass);
+        assert_eq!(
+            judge_now(&dns_spec("NOERROR", 1, &[]), &dns_obs(Some("NOERROR"), &["10.0.0.1"])).outcome,
+            Outcome::Pass
+        );
         let j = judge_now(&dns_spec("NOERROR", 1, &[]), &dns_obs(Some("NXDOMAIN"), &[]));
         assert_eq!(failed_keys(&j), ["rcode", "min_answers"]);
         assert_eq!(j.reasons[0], "rcode: expected NOERROR, observed NXDOMAIN");
@@ -737,14 +742,12 @@ mod tests {
     fn tls_chain_verification_both_ways_and_verify_false() {
         let good = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
         assert_eq!(judge_now(&tls_spec(true, TlsExpect::default()), &good).outcome, Outcome::Pass);
-        let bad = tls_obs(
-            vec![cert(&["app.test"], NOW - DAY)],
-            Some(false),
-            Some(Failure::CertificateInvalid),
-            "1.3",
-        );
+        let bad = tls_obs(vec![cert(&["app.test"], NOW - DAY)], Some(false), Some(Failure::CertificateInvalid), "1.3");
         let j = judge_now(&tls_spec(true, TlsExpect::default()), &bad);
-        assert_eq!(j.reasons, ["chain: expected a chain that verifies against the trusted roots, observed certificate expired"]);
+        assert_eq!(
+            j.reasons,
+            ["chain: expected a chain that verifies against the trusted roots, observed certificate expired"]
+        );
         let unverified = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(false), None, "1.3");
         assert_eq!(judge_now(&tls_spec(false, TlsExpect::default()), &unverified).outcome, Outcome::Pass);
     }
@@ -771,8 +774,12 @@ mod tests {
     #[test]
     fn tls_names_include_both_ways_with_wildcards() {
         let obs = tls_obs(vec![cert(&["app.test", "*.svc.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
-        let spec =
-            |names: &[&str]| tls_spec(true, TlsExpect { names_include: names.iter().map(|s| s.to_string()).collect(), ..Default::default() });
+        let spec = |names: &[&str]| {
+            tls_spec(
+                true,
+                TlsExpect { names_include: names.iter().map(|s| s.to_string()).collect(), ..Default::default() },
+            )
+        };
         assert_eq!(judge_now(&spec(&["APP.test", "api.svc.test"]), &obs).outcome, Outcome::Pass);
         let j = judge_now(&spec(&["a.b.svc.test", "other.test"]), &obs);
         assert_eq!(failed_keys(&j), ["names_include"]);
@@ -836,7 +843,10 @@ mod tests {
         assert_eq!(judge_now(&any, &http_obs(Some(302), "", 5)).reasons, ["status: expected 2xx, observed 302"]);
         let listed = http_spec(HttpExpect { status: vec![200, 401], ..Default::default() });
         assert_eq!(judge_now(&listed, &http_obs(Some(401), "", 5)).outcome, Outcome::Pass);
-        assert_eq!(judge_now(&listed, &http_obs(Some(500), "", 5)).reasons, ["status: expected 200 or 401, observed 500"]);
+        assert_eq!(
+            judge_now(&listed, &http_obs(Some(500), "", 5)).reasons,
+            ["status: expected 200 or 401, observed 500"]
+        );
     }
 
     #[test]
@@ -869,7 +879,10 @@ mod tests {
     fn overrun_is_a_timeout_failure() {
         let j = judge(&icmp_spec(IcmpExpect::default()), Measured::Overran(ms(2500)), NOW);
         assert_eq!(j.outcome, Outcome::Fail);
-        assert_eq!(j.reasons, ["timeout: expected a result within 2.50s, observed none: the probe was stopped (timeout)"]);
+        assert_eq!(
+            j.reasons,
+            ["timeout: expected a result within 2.50s, observed none: the probe was stopped (timeout)"]
+        );
     }
 
     #[test]
@@ -887,7 +900,12 @@ mod tests {
     #[test]
     fn phase_verdict_every_required_outcome() {
         use Outcome::*;
-        let expected = [(Pass, Verdict::Go), (Fail, Verdict::NoGo), (Inconclusive, Verdict::Inconclusive), (Error, Verdict::Inconclusive)];
+        let expected = [
+            (Pass, Verdict::Go),
+            (Fail, Verdict::NoGo),
+            (Inconclusive, Verdict::Inconclusive),
+            (Error, Verdict::Inconclusive),
+        ];
         for (outcome, verdict) in expected {
             let v = phase_verdict(&[summary(true, Pass), summary(true, outcome)]);
             assert_eq!(v.verdict, verdict, "required {outcome}");

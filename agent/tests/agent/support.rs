@@ -1,0 +1,94 @@
+//! Helpers shared by the agent's end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gonogo::run::CheckResult;
+
+/// A config file in its own temporary directory (removed on drop).
+pub struct TempConfig {
+    pub _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+/// Write `text` as `gonogo.toml` in a fresh temporary directory.
+pub fn write_config(text: &str) -> TempConfig {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gonogo.toml");
+    std::fs::write(&path, text).expect("write config");
+    TempConfig { _dir: dir, path }
+}
+
+/// The `gonogo` binary built for these tests.
+pub fn gonogo_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_gonogo")
+}
+
+/// Run `gonogo --config PATH ARGS…` with no terminal and a clean GONOGO_CONFIG.
+pub fn gonogo(config: &Path, args: &[&str]) -> Output {
+    Command::new(gonogo_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("GONOGO_CONFIG")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run gonogo")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parse `text`, plan `phase` and run it through the real engine; results in config order.
+pub async fn run_phase(text: &str, phase: &str) -> Vec<CheckResult> {
+    let config = gonogo_config::parse(text, Path::new("test.toml")).unwrap_or_else(|p| panic!("config: {p}"));
+    let planned = gonogo::plan::plan(&config, phase, &[]).expect("plan");
+    gonogo::engine::execute(planned, config.defaults.concurrency, |_, _, _| {}).await
+}
+
+/// Run a config holding exactly one check (in phase `t`) and return its result.
+pub async fn run_one(check_toml: &str) -> CheckResult {
+    let text = format!("[[check]]\nphases = [\"commissioning\"]\n{check_toml}\n");
+    let mut results = run_phase(&text, "commissioning").await;
+    assert_eq!(results.len(), 1);
+    results.remove(0)
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// Run `gonogo run PHASE --format json` on `config` inside a fresh network namespace (only `lo`, down, and
+/// net.ipv4.ping_group_range at its kernel default), after the shell `prefix` (which ends by exec'ing, or is
+/// empty). Returns the JSON document with the exit code added as `exit_code`, or `None` (with a SKIPPED
+/// message) where namespaces cannot be made: needs root, `unshare`, `setpriv` and `ip`.
+pub fn run_in_fresh_netns(config: &str, phase: &str, prefix: &str) -> Option<serde_json::Value> {
+    if !is_root() || !["unshare", "setpriv", "ip"].iter().all(|t| have(t)) {
+        eprintln!("SKIPPED: needs root with unshare, setpriv and ip (util-linux, iproute2)");
+        return None;
+    }
+    let cfg = write_config(config);
+    let command = format!("{} --config {} run {phase} --format json", gonogo_bin(), cfg.path.display());
+    let script = if prefix.is_empty() { format!("exec {command}") } else { format!("{prefix} {command}") };
+    let out = Command::new("unshare").args(["--net", "sh", "-c", &script]).output().expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.trim().is_empty() {
+        eprintln!("SKIPPED: could not run in a network namespace here: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let mut doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    doc["exit_code"] = out.status.code().into();
+    Some(doc)
+}
