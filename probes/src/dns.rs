@@ -3,9 +3,13 @@
 //!
 //! The exchange is done here with tokio sockets and hickory-proto's message codec rather than a hickory
 //! resolver: a resolver retries, caches, applies search domains and turns NXDOMAIN/SERVFAIL into errors, and a
-//! go/no-go check needs the one response the server actually gave. UDP uses a connected socket and a random
-//! 16-bit id; packets with another id or question are ignored until the deadline. TCP uses the 2-byte length
-//! prefix, one query per connection.
+//! go/no-go check needs the one response the server actually gave.
+//!
+//! - UDP: a connected socket (ICMP port unreachable comes back as ECONNREFUSED), a random 16-bit id and an
+//!   EDNS(0) OPT of 1232 bytes. A response with our id that does not parse fails at once as `protocol`.
+//!   Packets that are not ours (another id or question, too short for a header) are ignored; if the deadline
+//!   passes after such packets, the failure is `protocol` (the server sent nonsense), otherwise `timeout`.
+//! - TCP: the 2-byte length prefix, one query per connection; the lookup time includes the connect.
 
 use std::fmt;
 use std::io;
@@ -185,6 +189,9 @@ impl RecordType {
 /// Where the system resolver's configuration lives.
 pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 
+/// The error when the system resolver has no name server to ask.
+const NO_NAME_SERVER: &str = "no name server in /etc/resolv.conf; set `server = \"ip:port\"` on the check";
+
 /// Extra time the run engine grants beyond the lookup timeout (task scheduling, reading resolv.conf).
 const BUDGET_MARGIN: Duration = Duration::from_millis(250);
 
@@ -243,8 +250,6 @@ impl DnsProbe {
     async fn lookup(&self) -> Result<DnsObservations, ProbeError> {
         let p = &self.params;
         let name = query_name(&p.query, p.record).map_err(ProbeError::Local)?;
-        let start = Instant::now();
-        let deadline = start + p.timeout;
         let servers = match p.server {
             Some(server) => vec![server],
             None => {
@@ -255,42 +260,51 @@ impl DnsProbe {
                 })?;
                 let servers = nameservers_from_resolv_conf(&text);
                 if servers.is_empty() {
-                    return Err(ProbeError::Local(
-                        "no name server in /etc/resolv.conf; set `server = \"ip:port\"` on the check".to_string(),
-                    ));
+                    return Err(ProbeError::Local(NO_NAME_SERVER.to_string()));
                 }
                 servers
             }
         };
 
-        // Each server gets an equal share of the time left, so a silent first server leaves time for the next.
-        let mut tried = Vec::new();
-        let mut last = None;
-        let count = servers.len();
-        for (i, server) in servers.into_iter().enumerate() {
-            let now = Instant::now();
-            let left = deadline.saturating_duration_since(now);
-            let slot_end = now + left / u32::try_from(count - i).unwrap_or(u32::MAX);
-            let exchange = exchange(server, p.transport, &name, p.record, slot_end).await?;
-            let obs = observe(server, p.transport, p.record, exchange);
-            if obs.failure.is_none() || i + 1 == count {
-                last = Some(obs);
-                break;
-            }
-            tried.push(format!("{}: {}", obs.server, obs.detail.as_deref().unwrap_or("no response")));
-        }
-        // `servers` is never empty, so the loop ran and set `last`; the fallback is unreachable.
-        let mut obs = last.unwrap_or_else(|| failed_observation("system".into(), Failure::Timeout, String::new()));
-        obs.lookup_time = start.elapsed();
-        if !tried.is_empty() {
-            let mut detail = format!("earlier servers failed: {}", tried.join("; "));
-            if let Some(d) = &obs.detail {
-                detail = format!("{d}; {detail}");
-            }
-            obs.detail = Some(detail);
-        }
-        Ok(obs)
+        ask_in_turn(&servers, p.transport, &name, p.record, p.timeout).await
     }
+}
+
+/// Ask `servers` in order until one responds, within `timeout` in all. Each server gets an equal share of the
+/// time left, so a silent first server leaves time for the next (a refusing one leaves its share to the rest).
+/// Any DNS response, whatever its rcode, ends the search. Without any, the last server's failure is reported;
+/// `detail` lists the earlier ones.
+async fn ask_in_turn(
+    servers: &[SocketAddr],
+    transport: Transport,
+    name: &Name,
+    record: RecordType,
+    timeout: Duration,
+) -> Result<DnsObservations, ProbeError> {
+    let start = Instant::now();
+    let deadline = start + timeout;
+    let mut tried = Vec::new();
+    for (i, &server) in servers.iter().enumerate() {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        let slot_end = now + left / u32::try_from(servers.len() - i).unwrap_or(u32::MAX);
+        let exchange = exchange(server, transport, name, record, slot_end).await?;
+        let mut obs = observe(server, transport, record, exchange);
+        if obs.failure.is_some() && i + 1 < servers.len() {
+            tried.push(format!("{}: {}", obs.server, obs.detail.as_deref().unwrap_or("no response")));
+            continue;
+        }
+        if !tried.is_empty() {
+            obs.lookup_time = start.elapsed();
+            let earlier = format!("earlier servers failed: {}", tried.join("; "));
+            obs.detail = Some(match obs.detail {
+                Some(d) => format!("{d}; {earlier}"),
+                None => earlier,
+            });
+        }
+        return Ok(obs);
+    }
+    Err(ProbeError::Local(NO_NAME_SERVER.to_string()))
 }
 
 impl Probe for DnsProbe {
@@ -646,4 +660,107 @@ fn rcode_mnemonic(code: ResponseCode) -> String {
         ResponseCode::Unknown(n) => return format!("RCODE{n}"),
     };
     s.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use gonogo_testkit::dns::{DnsServer, silent_udp};
+    use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::{A, CNAME};
+
+    use super::*;
+
+    fn question() -> Query {
+        Query::query(Name::from_ascii("app.test.").expect("valid name"), HRecordType::A)
+    }
+
+    fn valid_response(id: u16) -> Vec<u8> {
+        let name = Name::from_ascii("app.test.").expect("valid name");
+        let mut m = Message::response(id, hickory_proto::op::OpCode::Query);
+        m.add_query(question());
+        m.add_answer(Record::from_rdata(name.clone(), 60, RData::CNAME(CNAME(name.clone()))));
+        m.add_answer(Record::from_rdata(name, 60, RData::A(A(Ipv4Addr::new(10, 0, 0, 1)))));
+        m.to_vec().expect("encodes")
+    }
+
+    #[test]
+    fn valid_response_is_accepted() {
+        assert!(matches!(parse_response(&valid_response(7), 7, &question()), Parsed::Response(_)));
+        assert!(matches!(parse_response(&valid_response(8), 7, &question()), Parsed::Stray(_)));
+        let other = Query::query(Name::from_ascii("other.test.").expect("valid name"), HRecordType::A);
+        assert!(matches!(parse_response(&valid_response(7), 7, &other), Parsed::Stray(_)));
+    }
+
+    /// Every truncation, every single-byte corruption and random junk: no panic, and a cut-off response with
+    /// our id is malformed, not accepted.
+    #[test]
+    fn malformed_packets_never_panic() {
+        let good = valid_response(0x1234);
+        for len in 0..good.len() {
+            let parsed = parse_response(&good[..len], 0x1234, &question());
+            assert!(!matches!(parsed, Parsed::Response(_)), "a {len}-byte prefix was accepted");
+        }
+        for i in 0..good.len() {
+            for v in [0x00, 0x3f, 0x40, 0xc0, 0xff] {
+                let mut bad = good.clone();
+                bad[i] = v;
+                let _ = parse_response(&bad, 0x1234, &question());
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 300) as usize;
+            let junk: Vec<u8> = (0..len).map(|i| (x >> (i % 56)) as u8 ^ i as u8).collect();
+            let _ = parse_response(&junk, 0, &question());
+        }
+    }
+
+    #[tokio::test]
+    async fn system_servers_are_asked_in_turn() {
+        let dns = DnsServer::builder().a("app.test.", "10.0.0.1").start().await;
+        let silent = silent_udp();
+        let refused = {
+            let s = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+            s.local_addr().expect("addr")
+        };
+        let name = Name::from_ascii("app.test.").expect("valid name");
+        let servers = [silent.addr(), refused, dns.addr()];
+        let timeout = Duration::from_millis(900);
+        let o = ask_in_turn(&servers, Transport::Udp, &name, RecordType::A, timeout).await.expect("measured");
+        assert_eq!(o.failure, None, "{o:?}");
+        assert_eq!(o.answers, ["10.0.0.1"]);
+        assert_eq!(o.server, format!("{}/udp", dns.addr()));
+        let detail = o.detail.unwrap_or_default();
+        assert!(detail.contains(&silent.addr().to_string()) && detail.contains(&refused.to_string()), "{detail}");
+        assert!(o.lookup_time >= timeout / 3, "the silent server had its third of the time");
+
+        // None answers: the last failure is reported.
+        let o = ask_in_turn(&[refused, silent.addr()], Transport::Udp, &name, RecordType::A, timeout)
+            .await
+            .expect("measured");
+        assert_eq!(o.failure, Some(Failure::Timeout));
+        assert_eq!(o.server, format!("{}/udp", silent.addr()));
+    }
+
+    #[tokio::test]
+    async fn truncated_udp_answer_is_reported_as_is() {
+        let mut builder = DnsServer::builder();
+        for i in 0..120u8 {
+            builder = builder.a("big.test.", &format!("10.0.{}.{}", i / 100, i % 100));
+        }
+        let dns = builder.start().await;
+        let name = Name::from_ascii("big.test.").expect("valid name");
+        let timeout = Duration::from_secs(2);
+        let udp = ask_in_turn(&[dns.addr()], Transport::Udp, &name, RecordType::A, timeout).await.expect("measured");
+        assert_eq!(udp.failure, None, "{udp:?}");
+        assert!(udp.detail.unwrap_or_default().contains("truncated"));
+        let tcp = ask_in_turn(&[dns.addr()], Transport::Tcp, &name, RecordType::A, timeout).await.expect("measured");
+        assert_eq!(tcp.answers.len(), 120, "{tcp:?}");
+        assert_eq!(dns.queries(), 2, "no silent retry over TCP");
+    }
 }
