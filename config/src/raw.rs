@@ -4,7 +4,7 @@
 //! every key any kind may use (and one flat [`RawExpect`]); [`crate::validate`] then says which keys do not apply
 //! to the check's kind. This sidesteps internally tagged enums, which lose `deny_unknown_fields` (serde #2294).
 //!
-//! [`load`] does not deserialize the whole document in one go, because serde stops at the first error. It parses
+//! `load` does not deserialize the whole document in one go, because serde stops at the first error. It parses
 //! the document into spanned TOML values, then deserializes each section, each phase, each `[[check]]` and each
 //! `expect` table on its own; when a table fails it drops the offending key, records the problem and tries again.
 //! So an unknown key in one check, a wrong type in another and a typo in `[defaults]` are reported together.
@@ -24,7 +24,9 @@ use crate::error::Report;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// `[site]`.
     pub site: Option<Spanned<RawSite>>,
+    /// `[defaults]`.
     pub defaults: Option<Spanned<RawDefaults>>,
     /// `[phase.NAME]` tables, by name (the key keeps the name's span).
     #[serde(default)]
@@ -38,7 +40,9 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSite {
+    /// Free-text site name.
     pub name: Option<Spanned<String>>,
+    /// NHS ODS code.
     pub ods_code: Option<Spanned<String>>,
 }
 
@@ -46,7 +50,9 @@ pub struct RawSite {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
+    /// Default per-check timeout (a duration string).
     pub timeout: Option<Spanned<String>>,
+    /// Checks run at once.
     pub concurrency: Option<Spanned<i64>>,
 }
 
@@ -54,6 +60,7 @@ pub struct RawDefaults {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPhase {
+    /// Shown in reports.
     pub description: Option<Spanned<String>>,
 }
 
@@ -62,37 +69,60 @@ pub struct RawPhase {
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
     // All kinds.
+    /// Unique check name.
     pub name: Option<Spanned<String>>,
+    /// icmp, tcp, dns, tls or http.
     pub kind: Option<Spanned<String>>,
+    /// Phases the check runs in.
     pub phases: Option<Spanned<Vec<Spanned<String>>>>,
+    /// False: advisory.
     pub required: Option<Spanned<bool>>,
+    /// Per-check timeout (duration string).
     pub timeout: Option<Spanned<String>>,
+    /// Expectations, read separately by `load`.
     pub expect: Option<Spanned<RawExpect>>,
     // icmp, tcp, tls.
+    /// icmp: host; tcp, tls: `host:port`.
     pub target: Option<Spanned<String>>,
     // icmp, tcp.
+    /// icmp echoes or tcp connects.
     pub count: Option<Spanned<i64>>,
     // icmp.
+    /// Time between echoes (duration string).
     pub interval: Option<Spanned<String>>,
+    /// ICMP payload bytes.
     pub size: Option<Spanned<i64>>,
     // dns.
+    /// Name to look up.
     pub query: Option<Spanned<String>>,
+    /// Record type.
     pub record: Option<Spanned<String>>,
+    /// Resolver `ip[:port]`.
     pub server: Option<Spanned<String>>,
+    /// `udp` or `tcp`.
     pub transport: Option<Spanned<String>>,
     // tls.
+    /// SNI and name to verify.
     pub server_name: Option<Spanned<String>>,
     // tls, http.
+    /// PEM file of CA certificates.
     pub ca_file: Option<Spanned<String>>,
+    /// Verify the certificate chain.
     pub verify: Option<Spanned<bool>>,
     // http.
+    /// Absolute http(s) URL.
     pub url: Option<Spanned<String>>,
+    /// HTTP method.
     pub method: Option<Spanned<String>>,
+    /// Request headers (map order; the key spans give file order).
     pub headers: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    /// Proxy URL.
     pub proxy: Option<Spanned<String>>,
+    /// Follow 3xx responses.
     pub follow_redirects: Option<Spanned<bool>>,
+    /// Body bytes read at most.
     pub body_limit: Option<Spanned<i64>>,
-    /// Filled by [`load`], not read from the file.
+    /// Filled by `load`, not read from the file.
     #[serde(skip)]
     pub meta: TableMeta,
 }
@@ -102,30 +132,44 @@ pub struct RawCheck {
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
     // icmp.
+    /// Loss ratio bound, 0.0–1.0.
     pub loss_max: Option<Spanned<f64>>,
+    /// Mean RTT bound.
     pub rtt_mean_max: Option<Spanned<String>>,
+    /// 95th percentile RTT bound.
     pub rtt_p95_max: Option<Spanned<String>>,
+    /// Jitter bound.
     pub jitter_max: Option<Spanned<String>>,
     // tcp.
+    /// Slowest connect bound.
     pub connect_max: Option<Spanned<String>>,
     // dns.
+    /// Expected response code.
     pub rcode: Option<Spanned<String>>,
+    /// Fewest answers.
     pub min_answers: Option<Spanned<i64>>,
+    /// Answers that must be present.
     pub answers_include: Option<Spanned<Vec<Spanned<String>>>>,
     // tls.
+    /// Fewest days of validity left.
     pub valid_days_min: Option<Spanned<i64>>,
+    /// Names the certificate must cover.
     pub names_include: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Lowest TLS version.
     pub min_version: Option<Spanned<String>>,
     // http.
+    /// Accepted status codes.
     pub status: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// Regex the body must match.
     pub body_matches: Option<Spanned<String>>,
+    /// Whole-exchange bound.
     pub latency_max: Option<Spanned<String>>,
-    /// Filled by [`load`], not read from the file.
+    /// Filled by `load`, not read from the file.
     #[serde(skip)]
     pub meta: TableMeta,
 }
 
-/// What [`load`] learnt about a table besides its values.
+/// What `load` learnt about a table besides its values.
 #[derive(Debug, Default, Clone)]
 pub struct TableMeta {
     /// Position of the index-th element of its array (`[[check]]`), 0-based.
@@ -206,7 +250,7 @@ pub const CHECK_KEYS: &[KeyInfo] = &[
     key("phases", ALL, "an array of phase names such as [\"commissioning\"]"),
     key("required", ALL, BOOL),
     key("timeout", ALL, DURATION),
-    key("expect", ALL, "a table: [check.expect] or expect = { … }"),
+    key("expect", ALL, EXPECT_EXPECTED),
     key("target", &["icmp", "tcp", "tls"], "a string such as \"10.0.0.1\" or \"host.example:443\""),
     key("count", &["icmp", "tcp"], WHOLE),
     key("interval", &["icmp"], DURATION),
@@ -225,6 +269,8 @@ pub const CHECK_KEYS: &[KeyInfo] = &[
     key("follow_redirects", &["http"], BOOL),
     key("body_limit", &["http"], "a whole number of bytes such as 1048576"),
 ];
+
+const EXPECT_EXPECTED: &str = "a table: [check.expect] or expect = { … }";
 
 /// `expect` keys, by kind.
 pub const EXPECT_KEYS: &[KeyInfo] = &[
@@ -266,9 +312,18 @@ pub(crate) fn load(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
     for (key, value) in root.into_inner() {
         let key_span = key.span();
         match key.get_ref().as_ref() {
-            "site" => config.site = table::<RawSite>(value, "site", SITE_KEYS, "[site] keys", report),
+            "site" => {
+                config.site = table::<RawSite>(value, "site", "a table: [site]", SITE_KEYS, "[site] keys", report)
+            }
             "defaults" => {
-                config.defaults = table::<RawDefaults>(value, "defaults", DEFAULTS_KEYS, "[defaults] keys", report);
+                config.defaults = table::<RawDefaults>(
+                    value,
+                    "defaults",
+                    "a table: [defaults]",
+                    DEFAULTS_KEYS,
+                    "[defaults] keys",
+                    report,
+                );
             }
             "phase" => load_phases(value, &mut config, report),
             "check" => load_checks(value, &mut config, report),
@@ -288,7 +343,7 @@ fn load_phases(value: Spanned<DeValue<'_>>, config: &mut RawConfig, report: &mut
         let path = format!("phase.{}", name.get_ref());
         let value_span = value.span();
         // Keep the phase even when its table is bad, so checks naming it get no second, misleading problem.
-        let phase = table::<RawPhase>(value, &path, PHASE_KEYS, "phase keys", report)
+        let phase = table::<RawPhase>(value, &path, "a table: [phase.NAME]", PHASE_KEYS, "phase keys", report)
             .unwrap_or_else(|| Spanned::new(value_span, RawPhase::default()));
         config.phase.insert(Spanned::new(name.span(), name.into_inner().into_owned()), phase);
     }
@@ -325,8 +380,15 @@ fn load_check(index: usize, value: Spanned<DeValue<'_>>, report: &mut Report<'_>
         Some(kind) => format!("keys for kind \"{kind}\""),
         None => "check keys".to_owned(),
     };
-    let (check, mut meta) =
-        table_with_meta::<RawCheck>(Spanned::new(span.clone(), DeValue::Table(table)), &path, CHECK_KEYS, kind, &what, report)?;
+    let (check, mut meta) = table_with_meta::<RawCheck>(
+        Spanned::new(span.clone(), DeValue::Table(table)),
+        &path,
+        "a table",
+        CHECK_KEYS,
+        kind,
+        &what,
+        report,
+    )?;
     let mut check = check.into_inner();
     if let Some((key_span, value)) = expect {
         let expect_path = format!("{path}.expect");
@@ -334,7 +396,7 @@ fn load_check(index: usize, value: Spanned<DeValue<'_>>, report: &mut Report<'_>
             Some(kind) => format!("expect keys for kind \"{kind}\""),
             None => "expect keys".to_owned(),
         };
-        match table_with_meta::<RawExpect>(value, &expect_path, EXPECT_KEYS, kind, &what, report) {
+        match table_with_meta::<RawExpect>(value, &expect_path, EXPECT_EXPECTED, EXPECT_KEYS, kind, &what, report) {
             Some((expect, mut expect_meta)) => {
                 let expect_span = expect.span();
                 let mut expect = expect.into_inner();
@@ -362,21 +424,23 @@ fn check_path(index: usize, table: &DeTable<'_>) -> String {
 }
 
 /// Deserialize the table `value` (at key path `path`) as `T`, reporting each problem; `None` when `value` is
-/// not a table at all.
+/// not a table at all (`expected` then says what it should be). `what` names the list of `keys` in messages.
 fn table<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
     path: &str,
+    expected: &str,
     keys: &[KeyInfo],
     what: &str,
     report: &mut Report<'_>,
 ) -> Option<Spanned<T>> {
-    table_with_meta(value, path, keys, None, what, report).map(|(t, _)| t)
+    table_with_meta(value, path, expected, keys, None, what, report).map(|(t, _)| t)
 }
 
 /// As [`table`], also returning the keys read and rejected. `kind` filters the keys suggested for a typo.
 fn table_with_meta<T: DeserializeOwned>(
     value: Spanned<DeValue<'_>>,
     path: &str,
+    expected: &str,
     keys: &[KeyInfo],
     kind: Option<&str>,
     what: &str,
@@ -386,19 +450,15 @@ fn table_with_meta<T: DeserializeOwned>(
     let mut table = match value.into_inner() {
         DeValue::Table(table) => table,
         other => {
-            let expected = path.rsplit('.').next().and_then(|last| keys_expected(TOP_KEYS, last));
-            let message = match expected {
-                Some(expected) => format!("expected {expected}, found {}", found_de(&other)),
-                None => format!("expected a table, found {}", found_de(&other)),
-            };
-            report.at(span, path, message);
+            report.at(span, path, format!("expected {expected}, found {}", found_de(&other)));
             return None;
         }
     };
     let mut meta = TableMeta::default();
     // Each round either succeeds or removes one key, so this ends.
     loop {
-        let attempt = T::deserialize(ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(table.clone()))));
+        let attempt =
+            T::deserialize(ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(table.clone()))));
         let error = match attempt {
             Ok(value) => {
                 let mut read: Vec<(String, Range<usize>)> =
@@ -429,7 +489,8 @@ fn table_with_meta<T: DeserializeOwned>(
         let name = culprit.get_ref().to_string();
         let key_path = format!("{}{name}", if path.is_empty() { String::new() } else { format!("{path}.") });
         if is_key {
-            let keys: Vec<KeyInfo> = keys.iter().copied().filter(|k| kind.is_none_or(|kind| k.applies_to(kind))).collect();
+            let keys: Vec<KeyInfo> =
+                keys.iter().copied().filter(|k| kind.is_none_or(|kind| k.applies_to(kind))).collect();
             report.at(culprit.span(), key_path, unknown_key_message(&name, &keys, what));
         } else {
             let message = match (keys_expected(keys, &name), type_mismatch(error.message())) {
@@ -584,9 +645,16 @@ mod tests {
         // Debug output shows every field; none may be None.
         let shown = format!("{check:?}");
         let unset = shown.matches(": None").count();
-        assert_eq!(unset, 0, "a RawCheck or RawExpect field is missing from the document (and so from the key table?): {shown}");
+        assert_eq!(
+            unset, 0,
+            "a RawCheck or RawExpect field is missing from the document (and so from the key table?): {shown}"
+        );
         for info in CHECK_KEYS {
-            assert!(check_doc.contains(&format!("\n            {} = ", info.name)) || info.name == "expect", "{}", info.name);
+            assert!(
+                check_doc.contains(&format!("\n            {} = ", info.name)) || info.name == "expect",
+                "{}",
+                info.name
+            );
         }
         for info in EXPECT_KEYS {
             assert!(check_doc.contains(&format!("\n            {} = ", info.name)), "{}", info.name);

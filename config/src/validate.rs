@@ -1,1 +1,920 @@
+//! Raw → model: every value parsed and range-checked, cross-field rules applied, defaults filled in.
+//!
+//! Nothing stops at the first problem: each rule records its problem in a `Report` and validation carries on
+//! with the next key, so the operator sees every mistake in one run. A problem about a value points at the
+//! value; one about a key (unknown, not for this kind) points at the key; a missing key points at the table
+//! header (`[[check]]`).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::error::{Problems, Report};
+use crate::model::{
+    Check, CheckSpec, Config, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_ICMP_COUNT, DEFAULT_ICMP_INTERVAL,
+    DEFAULT_ICMP_SIZE, DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect, HttpCheck, HttpExpect, IcmpCheck, IcmpExpect,
+    Phase, STANDARD_PHASES, Site, TcpCheck, TcpExpect, TlsCheck, TlsExpect,
+};
+use crate::raw::{self, CHECK_KEYS, EXPECT_KEYS, KINDS, RawCheck, RawConfig, RawExpect, TableMeta};
+
+/// DNS record types a dns check may ask for.
+pub const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "PTR", "SRV"];
+/// DNS response codes an expectation may name.
+pub const RCODES: [&str; 11] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+    "NOTZONE",
+];
+
+/// Longest timeout accepted (a sanity bound: a check that needs longer is not a go/no-go check).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest `concurrency`.
+pub const MAX_CONCURRENCY: i64 = 4096;
+/// Largest ICMP or TCP `count`.
+pub const MAX_COUNT: i64 = 10_000;
+/// Smallest ICMP `interval`.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
+/// Largest ICMP payload.
+pub const MAX_ICMP_SIZE: i64 = 65_000;
+/// Largest HTTP `body_limit` (1 GiB).
+pub const MAX_BODY_LIMIT: i64 = 1024 * 1024 * 1024;
+
+const DURATION_HINT: &str = "write a duration such as \"200ms\", \"2s\" or \"1m30s\"";
+
+/// Validate `text`, the contents of `path` (used in messages and kept in [`Config::path`]).
+pub fn validate(text: &str, path: &Path) -> Result<Config, Problems> {
+    let mut report = Report::new(path, text);
+    let config = raw::load(text, &mut report).map(|raw| build(raw, path, &mut report));
+    report.finish(config)
+}
+
+/// True for a check or phase name: `^[a-z0-9][a-z0-9_-]*$`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
+    let site = raw.site.map(|s| site(s.into_inner(), report)).unwrap_or_default();
+    let defaults = raw.defaults.map(|d| defaults(d.into_inner(), report)).unwrap_or_default();
+
+    let mut phases: BTreeMap<String, Phase> = STANDARD_PHASES
+        .iter()
+        .map(|&name| (name.to_owned(), Phase { name: name.to_owned(), description: None, standard: true }))
+        .collect();
+    for (name, phase) in raw.phase {
+        let name_span = name.span();
+        let name = name.into_inner();
+        if !is_valid_name(&name) {
+            report.at(
+                name_span,
+                format!("phase.{name}"),
+                "phase names use lowercase letters, digits, '-' and '_', starting with a letter or digit",
+            );
+        }
+        let description = phase.into_inner().description.map(Spanned::into_inner);
+        let standard = STANDARD_PHASES.contains(&name.as_str());
+        phases.insert(name.clone(), Phase { name, description, standard });
+    }
+
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut checks = Vec::with_capacity(raw.check.len());
+    for check in raw.check {
+        let span = check.span();
+        let line = report.position(span.start).0;
+        if let Some(name) = &check.get_ref().name {
+            let value = name.get_ref();
+            if let Some(first) = names.get(value) {
+                report.at(
+                    name.span(),
+                    format!("{}.name", check.get_ref().meta.path),
+                    format!(
+                        "duplicate check name {value:?}, first used by the check at line {first}; names must be unique"
+                    ),
+                );
+            } else {
+                names.insert(value.clone(), line);
+            }
+        }
+        let mut validator = CheckValidator { report: &mut *report, defaults: &defaults, phases: &phases };
+        if let Some(check) = validator.check(check.into_inner(), span, line) {
+            checks.push(check);
+        }
+    }
+
+    Config { path: path.to_path_buf(), site, defaults, phases, checks }
+}
+
+fn site(raw: raw::RawSite, report: &mut Report<'_>) -> Site {
+    let name = raw.name.and_then(|name| {
+        if name.get_ref().trim().is_empty() {
+            report.at(name.span(), "site.name", "must not be empty; give the site's name or leave the key out");
+            None
+        } else {
+            Some(name.into_inner())
+        }
+    });
+    let ods_code = raw.ods_code.and_then(|code| {
+        let value = code.get_ref();
+        if value.is_empty() || value.len() > 12 || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+            report.at(
+                code.span(),
+                "site.ods_code",
+                format!(
+                    "{value:?} is not an ODS code; write the organisation's code, letters and digits such as \"RXX\""
+                ),
+            );
+            None
+        } else {
+            Some(value.to_ascii_uppercase())
+        }
+    });
+    Site { name, ods_code }
+}
+
+fn defaults(raw: raw::RawDefaults, report: &mut Report<'_>) -> Defaults {
+    let timeout = raw.timeout.and_then(|t| timeout(&t, "defaults.timeout", report)).unwrap_or(DEFAULT_TIMEOUT);
+    let concurrency = raw
+        .concurrency
+        .and_then(|c| int_in(&c, "defaults.concurrency", 1, MAX_CONCURRENCY, "", report))
+        .map_or(DEFAULT_CONCURRENCY, |c| c as usize);
+    Defaults { timeout, concurrency }
+}
+
+/// A duration from a string: humantime syntax, more than zero.
+fn duration(value: &Spanned<String>, key: &str, report: &mut Report<'_>) -> Option<Duration> {
+    match humantime::parse_duration(value.get_ref().trim()) {
+        Ok(d) if d.is_zero() => {
+            report.at(value.span(), key, "must be more than zero");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            report.at(value.span(), key, format!("{:?} is not a duration ({e}); {DURATION_HINT}", value.get_ref()));
+            None
+        }
+    }
+}
+
+/// A timeout: a duration of at most [`MAX_TIMEOUT`].
+fn timeout(value: &Spanned<String>, key: &str, report: &mut Report<'_>) -> Option<Duration> {
+    let d = duration(value, key, report)?;
+    if d > MAX_TIMEOUT {
+        report.at(value.span(), key, format!("{:?} is too long; a timeout may be at most 1h", value.get_ref()));
+        return None;
+    }
+    Some(d)
+}
+
+/// An integer in `min..=max`; `unit` (" bytes", …) is appended to the bounds in the message.
+fn int_in(value: &Spanned<i64>, key: &str, min: i64, max: i64, unit: &str, report: &mut Report<'_>) -> Option<i64> {
+    let v = *value.get_ref();
+    if (min..=max).contains(&v) {
+        Some(v)
+    } else {
+        report.at(value.span(), key, format!("{v} is out of range; must be from {min} to {max}{unit}"));
+        None
+    }
+}
+
+/// A DNS host name: dot-separated labels of letters, digits, '-' and '_' (not starting or ending with '-'),
+/// 1–63 characters each, 253 in all; one trailing dot allowed; the last label not all digits.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let labels_ok = name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    });
+    let last = name.rsplit('.').next().unwrap_or_default();
+    labels_ok && !last.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A host: an IP address (IPv6 possibly in brackets; returned without) or a DNS name.
+fn host(value: &str) -> Result<String, String> {
+    let unbracketed = value.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    if let Some(inner) = unbracketed {
+        return match inner.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok(inner.to_owned()),
+            Err(_) => Err(format!("{value:?} is not an IPv6 address in brackets")),
+        };
+    }
+    if value.parse::<IpAddr>().is_ok() || is_dns_name(value) {
+        Ok(value.to_owned())
+    } else if value.contains(':') && value.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+        Err(format!("{value:?} has a port; give the host alone, such as \"10.0.0.1\" or \"gw.example.nhs.uk\""))
+    } else {
+        Err(format!("{value:?} is not an IP address or host name"))
+    }
+}
+
+/// `host:port`, IPv6 as `[addr]:port`, port 1–65535.
+fn host_port(value: &str) -> Result<(String, u16), String> {
+    const FORM: &str = "write \"host:port\" such as \"app.example.nhs.uk:443\", IPv6 as \"[2001:db8::1]:443\"";
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let Some((addr, after)) = rest.split_once(']') else {
+            return Err(format!("{value:?} has no closing ']'; {FORM}"));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{addr:?} is not an IPv6 address; {FORM}"));
+        }
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(format!("{value:?} has no port; {FORM}"));
+        };
+        (addr.to_owned(), port)
+    } else {
+        let Some((host_part, port)) = value.rsplit_once(':') else {
+            return Err(format!("{value:?} has no port; {FORM}"));
+        };
+        if host_part.contains(':') {
+            return Err(format!("{value:?}: put an IPv6 address in brackets; {FORM}"));
+        }
+        (self::host(host_part).map_err(|e| format!("{e}; {FORM}"))?, port)
+    };
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{port:?} is not a port; ports are 1 to 65535; {FORM}")),
+        Ok(port) => Ok((host, port)),
+    }
+}
+
+/// `ip:port` or a bare IP (port 53); IPv6 as `[addr]:port`, `[addr]` or bare.
+fn dns_server(value: &str) -> Result<SocketAddr, String> {
+    const FORM: &str =
+        "write an IP address, optionally with a port: \"155.231.231.1\", \"155.231.231.1:53\" or \"[2001:db8::53]:53\"";
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err(format!("{value:?}: port 0 is not a port; ports are 1 to 65535"));
+        }
+        return Ok(addr);
+    }
+    let bare = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(value);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    let host_part = value.rsplit_once(':').map_or(value, |(h, _)| h);
+    if is_dns_name(host_part) {
+        Err(format!("{value:?} is a name; a DNS server must be given by IP address (it cannot be looked up); {FORM}"))
+    } else {
+        Err(format!("{value:?} is not an IP address or IP:port; {FORM}"))
+    }
+}
+
+/// An HTTP token (method or header name), RFC 9110 `tchar`s.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// A header value `http::HeaderValue::from_str` accepts: visible ASCII, space and tab.
+fn is_header_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+/// The first line of a regex error that says what is wrong (its text spans several lines).
+fn regex_error_text(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let reason = text.lines().find_map(|l| l.trim().strip_prefix("error: ")).map(str::to_owned);
+    reason.unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+struct CheckValidator<'r, 'a, 'c> {
+    report: &'r mut Report<'a>,
+    defaults: &'c Defaults,
+    phases: &'c BTreeMap<String, Phase>,
+}
+
+impl CheckValidator<'_, '_, '_> {
+    fn at(&mut self, span: Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        self.report.at(span, key, message);
+    }
+
+    fn check(&mut self, mut raw: RawCheck, span: Range<usize>, line: usize) -> Option<Check> {
+        let before = self.report.count();
+        let meta = std::mem::take(&mut raw.meta);
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let header = span.start..span.start;
+
+        let name = match raw.name.take() {
+            Some(name) if is_valid_name(name.get_ref()) => Some(name.into_inner()),
+            Some(name) => {
+                self.at(
+                    name.span(),
+                    p("name"),
+                    format!(
+                        "{:?} is not a valid check name; use lowercase letters, digits, '-' and '_', starting with a \
+                         letter or digit, such as \"gw-ping\"",
+                        name.get_ref()
+                    ),
+                );
+                None
+            }
+            None => {
+                if !meta.was_rejected("name") {
+                    self.at(
+                        header.clone(),
+                        meta.path.clone(),
+                        "missing `name`; add name = \"…\" (unique, such as \"gw-ping\")",
+                    );
+                }
+                None
+            }
+        };
+
+        let kind = match raw.kind.take() {
+            Some(kind) if KINDS.contains(&kind.get_ref().as_str()) => {
+                KINDS.iter().copied().find(|&k| k == kind.get_ref())
+            }
+            Some(kind) => {
+                self.at(
+                    kind.span(),
+                    p("kind"),
+                    format!("unknown kind {:?}; kinds: {}", kind.get_ref(), KINDS.join(", ")),
+                );
+                None
+            }
+            None => {
+                if !meta.was_rejected("kind") {
+                    self.at(
+                        header.clone(),
+                        meta.path.clone(),
+                        format!("missing `kind`; add kind = one of {}", quoted_list(&KINDS)),
+                    );
+                }
+                None
+            }
+        };
+
+        let phases = self.phases(raw.phases.take(), &meta, &header);
+        let required = raw.required.take().is_none_or(Spanned::into_inner);
+        let timeout = match raw.timeout.take() {
+            Some(t) => timeout(&t, &p("timeout"), self.report),
+            None => Some(self.defaults.timeout),
+        };
+
+        let spec = kind.and_then(|kind| {
+            self.applicability(&meta, CHECK_KEYS, kind, "");
+            let expect = raw.expect.take().map(|e| e.into_inner()).unwrap_or_default();
+            if !expect.meta.path.is_empty() {
+                self.applicability(&expect.meta, EXPECT_KEYS, kind, "expect.");
+            }
+            match kind {
+                "icmp" => self.icmp(raw, expect, &meta, &header),
+                "tcp" => self.tcp(raw, expect, &meta, &header),
+                "dns" => self.dns(raw, expect, &meta, &header),
+                "tls" => self.tls(raw, expect, &meta, &header),
+                _ => self.http(raw, expect, &meta, &header),
+            }
+        });
+
+        if self.report.count() > before {
+            return None;
+        }
+        Some(Check { name: name?, phases: phases?, required, timeout: timeout?, line, spec: spec? })
+    }
+
+    fn phases(
+        &mut self,
+        raw: Option<Spanned<Vec<Spanned<String>>>>,
+        meta: &TableMeta,
+        header: &Range<usize>,
+    ) -> Option<Vec<String>> {
+        let key = format!("{}.phases", meta.path);
+        let Some(raw) = raw else {
+            if !meta.was_rejected("phases") {
+                self.at(
+                    header.clone(),
+                    meta.path.clone(),
+                    "missing `phases`; add phases = [\"commissioning\", …] naming the phases the check runs in",
+                );
+            }
+            return None;
+        };
+        let span = raw.span();
+        let list = raw.into_inner();
+        if list.is_empty() {
+            self.at(span, key, "must name at least one phase, such as [\"commissioning\"]");
+            return None;
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::with_capacity(list.len());
+        for phase in list {
+            let name = phase.get_ref();
+            if !seen.insert(name.clone()) {
+                self.at(phase.span(), key.clone(), format!("phase {name:?} is listed twice"));
+            } else if !self.phases.contains_key(name) {
+                let declared: Vec<&str> =
+                    self.phases.values().filter(|p| !p.standard).map(|p| p.name.as_str()).collect();
+                let declared = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
+                self.at(
+                    phase.span(),
+                    key.clone(),
+                    format!(
+                        "unknown phase {name:?}; standard phases: {}; declared: {declared}; declare new phases as \
+                         [phase.{name}]",
+                        STANDARD_PHASES.join(", ")
+                    ),
+                );
+            }
+            out.push(phase.into_inner());
+        }
+        Some(out)
+    }
+
+    /// Report each key of the table that does not apply to `kind`.
+    fn applicability(&mut self, meta: &TableMeta, keys: &[raw::KeyInfo], kind: &str, prefix: &str) {
+        for (name, span) in &meta.keys {
+            let Some(info) = keys.iter().find(|k| k.name == name) else { continue };
+            if !info.applies_to(kind) {
+                let what = if prefix.is_empty() { "keys" } else { "expect keys" };
+                self.at(
+                    span.clone(),
+                    format!("{}.{name}", meta.path),
+                    format!(
+                        "`{prefix}{name}` does not apply to kind \"{kind}\"; {what} for {kind}: {}",
+                        specific_keys(keys, kind)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The value of a required key, or a problem at the check header.
+    fn required<'v>(
+        &mut self,
+        value: &'v Option<Spanned<String>>,
+        key: &str,
+        kind: &str,
+        example: &str,
+        meta: &TableMeta,
+        header: &Range<usize>,
+    ) -> Option<&'v Spanned<String>> {
+        if value.is_none() && !meta.was_rejected(key) {
+            self.at(
+                header.clone(),
+                meta.path.clone(),
+                format!("missing `{key}`, which a {kind} check needs; add {key} = {example}"),
+            );
+        }
+        value.as_ref()
+    }
+
+    fn duration(&mut self, value: &Option<Spanned<String>>, key: &str) -> Option<Option<Duration>> {
+        match value {
+            None => Some(None),
+            Some(v) => duration(v, key, self.report).map(Some),
+        }
+    }
+
+    fn icmp(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let target = self.required(&raw.target, "target", "icmp", "\"10.0.0.1\"", meta, header).and_then(|t| {
+            host(t.get_ref())
+                .map_err(|e| {
+                    self.at(t.span(), p("target"), format!("{e}; an icmp target is an IP address or host name"))
+                })
+                .ok()
+        });
+        let count = match &raw.count {
+            Some(c) => int_in(c, &p("count"), 1, MAX_COUNT, "", self.report).map(|c| c as u32),
+            None => Some(DEFAULT_ICMP_COUNT),
+        };
+        let interval = match &raw.interval {
+            Some(i) => duration(i, &p("interval"), self.report).and_then(|d| {
+                if d < MIN_INTERVAL {
+                    self.at(i.span(), p("interval"), "must be at least 1ms");
+                    None
+                } else if d > MAX_TIMEOUT {
+                    self.at(i.span(), p("interval"), "must be at most 1h");
+                    None
+                } else {
+                    Some(d)
+                }
+            }),
+            None => Some(DEFAULT_ICMP_INTERVAL),
+        };
+        let size = match &raw.size {
+            Some(s) => int_in(s, &p("size"), 0, MAX_ICMP_SIZE, " bytes", self.report).map(|s| s as usize),
+            None => Some(DEFAULT_ICMP_SIZE),
+        };
+        let ep = |key: &str| format!("{}.{key}", expect.meta.path);
+        let loss_max = match &expect.loss_max {
+            Some(l) => {
+                let v = *l.get_ref();
+                if (0.0..=1.0).contains(&v) {
+                    Some(Some(v))
+                } else {
+                    self.at(
+                        l.span(),
+                        ep("loss_max"),
+                        format!("{v} is out of range; a loss ratio is from 0.0 (none lost) to 1.0 (all lost)"),
+                    );
+                    None
+                }
+            }
+            None => Some(None),
+        };
+        let rtt_mean_max = self.duration(&expect.rtt_mean_max, &ep("rtt_mean_max"));
+        let rtt_p95_max = self.duration(&expect.rtt_p95_max, &ep("rtt_p95_max"));
+        let jitter_max = self.duration(&expect.jitter_max, &ep("jitter_max"));
+        Some(CheckSpec::Icmp(IcmpCheck {
+            target: target?,
+            count: count?,
+            interval: interval?,
+            size: size?,
+            expect: IcmpExpect {
+                loss_max: loss_max?,
+                rtt_mean_max: rtt_mean_max?,
+                rtt_p95_max: rtt_p95_max?,
+                jitter_max: jitter_max?,
+            },
+        }))
+    }
+
+    fn target(&mut self, raw: &RawCheck, kind: &str, meta: &TableMeta, header: &Range<usize>) -> Option<(String, u16)> {
+        let t = self.required(&raw.target, "target", kind, "\"host.example:443\"", meta, header)?;
+        host_port(t.get_ref()).map_err(|e| self.at(t.span(), format!("{}.target", meta.path), e)).ok()
+    }
+
+    fn tcp(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let target = self.target(&raw, "tcp", meta, header);
+        let count = match &raw.count {
+            Some(c) => int_in(c, &format!("{}.count", meta.path), 1, MAX_COUNT, "", self.report).map(|c| c as u32),
+            None => Some(1),
+        };
+        let connect_max = self.duration(&expect.connect_max, &format!("{}.connect_max", expect.meta.path));
+        let (host, port) = target?;
+        Some(CheckSpec::Tcp(TcpCheck { host, port, count: count?, expect: TcpExpect { connect_max: connect_max? } }))
+    }
+
+    fn dns(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let query = self.required(&raw.query, "query", "dns", "\"nww.nhs.uk\"", meta, header).and_then(|q| {
+            if is_dns_name(q.get_ref()) || q.get_ref().parse::<IpAddr>().is_ok() {
+                Some(q.get_ref().clone())
+            } else {
+                self.at(
+                    q.span(),
+                    p("query"),
+                    format!("{:?} is not a domain name; write a name such as \"nww.nhs.uk\"", q.get_ref()),
+                );
+                None
+            }
+        });
+        let record = match &raw.record {
+            Some(r) => {
+                let upper = r.get_ref().to_ascii_uppercase();
+                if RECORD_TYPES.contains(&upper.as_str()) {
+                    Some(upper)
+                } else {
+                    self.at(
+                        r.span(),
+                        p("record"),
+                        format!("unknown record type {:?}; record types: {}", r.get_ref(), RECORD_TYPES.join(" ")),
+                    );
+                    None
+                }
+            }
+            None => Some("A".to_owned()),
+        };
+        let server = match &raw.server {
+            Some(s) => dns_server(s.get_ref().trim()).map(Some).map_err(|e| self.at(s.span(), p("server"), e)).ok(),
+            None => Some(None),
+        };
+        let transport = match &raw.transport {
+            Some(t) => {
+                let lower = t.get_ref().to_ascii_lowercase();
+                if lower == "udp" || lower == "tcp" {
+                    Some(lower)
+                } else {
+                    self.at(
+                        t.span(),
+                        p("transport"),
+                        format!("unknown transport {:?}; write \"udp\" or \"tcp\"", t.get_ref()),
+                    );
+                    None
+                }
+            }
+            None => Some("udp".to_owned()),
+        };
+        let ep = |key: &str| format!("{}.{key}", expect.meta.path);
+        let rcode = match &expect.rcode {
+            Some(r) => {
+                let upper = r.get_ref().to_ascii_uppercase();
+                if RCODES.contains(&upper.as_str()) {
+                    Some(upper)
+                } else {
+                    self.at(
+                        r.span(),
+                        ep("rcode"),
+                        format!("unknown response code {:?}; codes: {}", r.get_ref(), RCODES.join(" ")),
+                    );
+                    None
+                }
+            }
+            None => Some("NOERROR".to_owned()),
+        };
+        let min_answers = match &expect.min_answers {
+            Some(m) => int_in(m, &ep("min_answers"), 0, 10_000, "", self.report).map(|m| Some(m as usize)),
+            None => Some(None),
+        };
+        let answers_include =
+            self.strings(&expect.answers_include, &ep("answers_include"), "an answer such as \"10.0.0.1\"");
+        let rcode = rcode?;
+        let min_answers = min_answers?.unwrap_or(if rcode == "NOERROR" { 1 } else { 0 });
+        Some(CheckSpec::Dns(DnsCheck {
+            query: query?,
+            record: record?,
+            server: server?,
+            transport: transport?,
+            expect: DnsExpect { rcode, min_answers, answers_include: answers_include? },
+        }))
+    }
+
+    /// A list of non-empty strings (empty list allowed: nothing to include).
+    fn strings(&mut self, value: &Option<Spanned<Vec<Spanned<String>>>>, key: &str, what: &str) -> Option<Vec<String>> {
+        let Some(list) = value else { return Some(Vec::new()) };
+        let mut ok = true;
+        for item in list.get_ref() {
+            if item.get_ref().trim().is_empty() {
+                self.at(item.span(), key, format!("an empty string is not allowed here; write {what}"));
+                ok = false;
+            }
+        }
+        ok.then(|| list.get_ref().iter().map(|s| s.get_ref().trim().to_owned()).collect())
+    }
+
+    fn ca_file(&mut self, raw: &RawCheck, meta: &TableMeta) -> Option<Option<PathBuf>> {
+        match &raw.ca_file {
+            Some(f) if f.get_ref().trim().is_empty() => {
+                self.at(f.span(), format!("{}.ca_file", meta.path), "must not be empty; give the path of a PEM file of CA certificates, or leave the key out to use the system's roots");
+                None
+            }
+            Some(f) => Some(Some(PathBuf::from(f.get_ref()))),
+            None => Some(None),
+        }
+    }
+
+    fn tls(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let target = self.target(&raw, "tls", meta, header);
+        let server_name = match &raw.server_name {
+            Some(n) => {
+                let value = n.get_ref();
+                if is_dns_name(value) || value.parse::<IpAddr>().is_ok() {
+                    Some(Some(value.clone()))
+                } else {
+                    self.at(n.span(), format!("{}.server_name", meta.path), format!("{value:?} is not a host name; write the name to send as SNI and verify, such as \"app.example.nhs.uk\""));
+                    None
+                }
+            }
+            None => Some(None),
+        };
+        let ca_file = self.ca_file(&raw, meta);
+        let verify = raw.verify.as_ref().is_none_or(|v| *v.get_ref());
+        let ep = |key: &str| format!("{}.{key}", expect.meta.path);
+        let valid_days_min = match &expect.valid_days_min {
+            Some(d) => {
+                int_in(d, &ep("valid_days_min"), 0, i64::from(u32::MAX), "", self.report).map(|d| Some(d as u32))
+            }
+            None => Some(None),
+        };
+        let names_include =
+            self.strings(&expect.names_include, &ep("names_include"), "a host name such as \"app.example.nhs.uk\"");
+        let min_version = match &expect.min_version {
+            Some(v) if v.get_ref() == "1.2" || v.get_ref() == "1.3" => Some(Some(v.get_ref().clone())),
+            Some(v) => {
+                self.at(
+                    v.span(),
+                    ep("min_version"),
+                    format!("unknown TLS version {:?}; write \"1.2\" or \"1.3\"", v.get_ref()),
+                );
+                None
+            }
+            None => Some(None),
+        };
+        let (host, port) = target?;
+        let server_name = server_name?.unwrap_or_else(|| host.clone());
+        Some(CheckSpec::Tls(TlsCheck {
+            host,
+            port,
+            server_name,
+            ca_file: ca_file?,
+            verify,
+            expect: TlsExpect {
+                valid_days_min: valid_days_min?,
+                names_include: names_include?,
+                min_version: min_version?,
+            },
+        }))
+    }
+
+    fn http(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let url = self.required(&raw.url, "url", "http", "\"https://app.example.nhs.uk/health\"", meta, header).and_then(|u| {
+            match url::Url::parse(u.get_ref()) {
+                Ok(parsed) if (parsed.scheme() == "http" || parsed.scheme() == "https") && parsed.host().is_some() => {
+                    Some(u.get_ref().clone())
+                }
+                Ok(parsed) => {
+                    self.at(u.span(), p("url"), format!("{:?} has scheme {:?}; an http check needs an http:// or https:// URL with a host", u.get_ref(), parsed.scheme()));
+                    None
+                }
+                Err(e) => {
+                    self.at(u.span(), p("url"), format!("{:?} is not a URL ({e}); write an absolute URL such as \"https://app.example.nhs.uk/health\"", u.get_ref()));
+                    None
+                }
+            }
+        });
+        let method = match &raw.method {
+            Some(m) if is_token(m.get_ref()) => Some(m.get_ref().to_ascii_uppercase()),
+            Some(m) => {
+                self.at(
+                    m.span(),
+                    p("method"),
+                    format!("{:?} is not an HTTP method; write one such as \"GET\", \"HEAD\" or \"POST\"", m.get_ref()),
+                );
+                None
+            }
+            None => Some("GET".to_owned()),
+        };
+        let headers = match &raw.headers {
+            Some(h) => {
+                let mut entries: Vec<_> = h.get_ref().iter().collect();
+                entries.sort_by_key(|(k, _)| k.span().start);
+                let mut ok = true;
+                let mut out = Vec::with_capacity(entries.len());
+                for (name, value) in entries {
+                    let key = format!("{}.headers.{}", meta.path, name.get_ref());
+                    if !is_token(name.get_ref()) {
+                        self.at(
+                            name.span(),
+                            key,
+                            format!("{:?} is not a header name; use letters, digits and -", name.get_ref()),
+                        );
+                        ok = false;
+                    } else if !is_header_value(value.get_ref()) {
+                        self.at(
+                            value.span(),
+                            key,
+                            "header values may hold only printable ASCII characters, spaces and tabs",
+                        );
+                        ok = false;
+                    } else {
+                        out.push((name.get_ref().clone(), value.get_ref().clone()));
+                    }
+                }
+                ok.then_some(out)
+            }
+            None => Some(Vec::new()),
+        };
+        let ca_file = self.ca_file(&raw, meta);
+        let verify = raw.verify.as_ref().is_none_or(|v| *v.get_ref());
+        let proxy = match &raw.proxy {
+            Some(px) => match url::Url::parse(px.get_ref()) {
+                Ok(parsed) if ["http", "https", "socks5"].contains(&parsed.scheme()) && parsed.host().is_some() => {
+                    Some(Some(px.get_ref().clone()))
+                }
+                Ok(parsed) => {
+                    self.at(px.span(), p("proxy"), format!("{:?} has scheme {:?}; a proxy URL starts with http://, https:// or socks5:// and names a host", px.get_ref(), parsed.scheme()));
+                    None
+                }
+                Err(e) => {
+                    self.at(
+                        px.span(),
+                        p("proxy"),
+                        format!(
+                            "{:?} is not a URL ({e}); write one such as \"http://proxy.example.nhs.uk:8080\"",
+                            px.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+            None => Some(None),
+        };
+        let follow_redirects = raw.follow_redirects.as_ref().is_none_or(|v| *v.get_ref());
+        let body_limit = match &raw.body_limit {
+            Some(b) => int_in(b, &p("body_limit"), 1, MAX_BODY_LIMIT, " bytes", self.report).map(|b| b as usize),
+            None => Some(DEFAULT_BODY_LIMIT),
+        };
+
+        let ep = |key: &str| format!("{}.{key}", expect.meta.path);
+        let status = match &expect.status {
+            Some(list) if list.get_ref().is_empty() => {
+                self.at(
+                    list.span(),
+                    ep("status"),
+                    "must list at least one status code; leave the key out to accept any 2xx",
+                );
+                None
+            }
+            Some(list) => {
+                let mut ok = true;
+                for code in list.get_ref() {
+                    ok &= int_in(code, &ep("status"), 100, 599, "", self.report).is_some();
+                }
+                ok.then(|| list.get_ref().iter().map(|c| *c.get_ref() as u16).collect())
+            }
+            None => Some(Vec::new()),
+        };
+        let body_matches = match &expect.body_matches {
+            Some(r) => match regex::Regex::new(r.get_ref()) {
+                Ok(re) => Some(Some(re)),
+                Err(e) => {
+                    self.at(
+                        r.span(),
+                        ep("body_matches"),
+                        format!("not a valid regular expression: {}", regex_error_text(&e)),
+                    );
+                    None
+                }
+            },
+            None => Some(None),
+        };
+        let latency_max = self.duration(&expect.latency_max, &ep("latency_max"));
+        Some(CheckSpec::Http(HttpCheck {
+            url: url?,
+            method: method?,
+            headers: headers?,
+            ca_file: ca_file?,
+            verify,
+            proxy: proxy?,
+            follow_redirects,
+            body_limit: body_limit?,
+            expect: HttpExpect { status: status?, body_matches: body_matches?, latency_max: latency_max? },
+        }))
+    }
+}
+
+/// The keys for `kind` only (not those common to all kinds).
+fn specific_keys(keys: &[raw::KeyInfo], kind: &str) -> String {
+    keys.iter().filter(|k| !k.kinds.is_empty() && k.applies_to(kind)).map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["a", "gw-ping", "0", "a_b-c9"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "_a", "A", "a b", "a.b", "é"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_names() {
+        for ok in ["nww.nhs.uk", "nww.nhs.uk.", "localhost", "_sip._tcp.example", "1.0.0.10.in-addr.arpa", "a-b.c"] {
+            assert!(is_dns_name(ok), "{ok}");
+        }
+        for bad in ["", ".", "a..b", "-a.b", "a-.b", "a b", "10.0.0.256", &"a".repeat(64), "a/b"] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_ports() {
+        assert_eq!(host_port("app.example:443"), Ok(("app.example".to_owned(), 443)));
+        assert_eq!(host_port("10.0.0.1:22"), Ok(("10.0.0.1".to_owned(), 22)));
+        assert_eq!(host_port("[::1]:443"), Ok(("::1".to_owned(), 443)));
+        for bad in
+            ["app.example", "::1:443", "[::1]", "[::1:443", "[nope]:443", "a:0", "a:65536", "a:x", "a b:1", ":443"]
+        {
+            assert!(host_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dns_servers() {
+        assert_eq!(dns_server("155.231.231.1"), Ok("155.231.231.1:53".parse().expect("addr")));
+        assert_eq!(dns_server("155.231.231.1:5353"), Ok("155.231.231.1:5353".parse().expect("addr")));
+        assert_eq!(dns_server("::1"), Ok("[::1]:53".parse().expect("addr")));
+        assert_eq!(dns_server("[::1]"), Ok("[::1]:53".parse().expect("addr")));
+        assert_eq!(dns_server("[::1]:54"), Ok("[::1]:54".parse().expect("addr")));
+        assert!(dns_server("dns.example:53").is_err_and(|e| e.contains("is a name")));
+        assert!(dns_server("1.2.3.4:0").is_err());
+        assert!(dns_server("1.2.3:53").is_err());
+    }
+
+    #[test]
+    fn tokens_and_header_values() {
+        assert!(is_token("GET") && is_token("X-Trace-Id") && is_token("m-search"));
+        assert!(!is_token("") && !is_token("GE T") && !is_token("a:b"));
+        assert!(is_header_value("text/html; q=0.9\tx") && is_header_value(""));
+        assert!(!is_header_value("a\r\nb") && !is_header_value("é"));
+    }
+}

@@ -1,0 +1,795 @@
+//! gonogo-config integration tests: one binary. Index, in file order:
+//!
+//! - helpers: `dedent`, `parse`, `ok`, `problems`, `one`, check builders (`icmp`, `tcp`, `dns`, `tls`, `http`)
+//! - example configs: `examples_parse`, `examples_reject_unknown_key_in_every_table`
+//! - collecting: `many_problems_at_once`, `syntax_error_has_position`, `wrong_type_names_key_and_line`,
+//!   `problem_display_format`, `unreadable_file_is_one_problem_without_position`
+//! - structure: `top_level_unknown_key`, `check_must_be_array_of_tables`, `inline_check_array`,
+//!   `site_rules`, `defaults_rules`, `defaults_applied`
+//! - names and phases: `check_names`, `phase_rules`
+//! - kinds: `kind_missing_or_unknown`, `keys_must_apply_to_kind`, `expect_keys_must_apply_to_kind`,
+//!   `unknown_key_lists_keys_and_suggests`, `required_keys_reported_at_header`
+//! - values: `durations`, `timeouts`, `icmp_rules`, `tcp_and_tls_targets`, `dns_rules`, `tls_rules`,
+//!   `http_rules`, `http_expect_rules`
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use gonogo_config::{CheckSpec, Config, Problem, Problems};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+/// Strip the leading newline and the common indentation of a literal.
+fn dedent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent =
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
+    text.lines().map(|l| l.get(indent..).unwrap_or("").to_owned() + "\n").collect()
+}
+
+fn parse(text: &str) -> Result<Config, Problems> {
+    gonogo_config::parse(text, Path::new("test.toml"))
+}
+
+#[track_caller]
+fn ok(text: &str) -> Config {
+    match parse(text) {
+        Ok(config) => config,
+        Err(problems) => panic!("expected no problems, got:\n{problems}\n--- in:\n{text}"),
+    }
+}
+
+#[track_caller]
+fn problems(text: &str) -> Vec<Problem> {
+    match parse(text) {
+        Ok(_) => panic!("expected problems, got none in:\n{text}"),
+        Err(problems) => problems.into_iter().collect(),
+    }
+}
+
+/// Exactly one problem, whose message contains every fragment.
+#[track_caller]
+fn one(text: &str, fragments: &[&str]) -> Problem {
+    let all = problems(text);
+    assert_eq!(all.len(), 1, "expected one problem, got:\n{}", Problems::from(all.clone()));
+    let p = all.into_iter().next().expect("one problem");
+    for f in fragments {
+        assert!(p.message.contains(f), "message {:?} lacks {f:?}", p.message);
+    }
+    p
+}
+
+/// A check named "c" of `kind` in phase commissioning with `lines` appended (one key per line).
+fn check(kind: &str, required: &str, lines: &str) -> String {
+    let mut text = format!("[[check]]\nname = \"c\"\nkind = \"{kind}\"\nphases = [\"commissioning\"]\n{required}\n");
+    for line in lines.lines() {
+        text.push_str(line.trim());
+        text.push('\n');
+    }
+    text
+}
+fn icmp(lines: &str) -> String {
+    check("icmp", "target = \"10.0.0.1\"", lines)
+}
+fn tcp(lines: &str) -> String {
+    check("tcp", "target = \"10.0.0.1:22\"", lines)
+}
+fn dns(lines: &str) -> String {
+    check("dns", "query = \"nww.nhs.uk\"", lines)
+}
+fn tls(lines: &str) -> String {
+    check("tls", "target = \"app.example:443\"", lines)
+}
+fn http(lines: &str) -> String {
+    check("http", "url = \"https://app.example/health\"", lines)
+}
+
+fn spec(config: &Config) -> &CheckSpec {
+    &config.checks[0].spec
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Example configs
+
+fn example_files() -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no example configs in {}", dir.display());
+    files
+}
+
+#[test]
+fn examples_parse() {
+    for file in example_files() {
+        let config = gonogo_config::load(&file).unwrap_or_else(|p| panic!("{}:\n{p}", file.display()));
+        assert!(!config.checks.is_empty(), "{}: no checks", file.display());
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
+    let loopback = gonogo_config::load(&dir.join("loopback.toml")).expect("loopback.toml");
+    let required: Vec<_> = loopback.checks.iter().filter(|c| c.required).map(|c| c.name.as_str()).collect();
+    assert_eq!(required, ["loopback-v4"], "the loopback plan must need nothing beyond 127.0.0.1");
+    let site = gonogo_config::load(&dir.join("site.toml")).expect("site.toml");
+    assert!(site.checks_in("post-migration").count() >= 5);
+    assert!(site.checks.iter().any(|c| !c.required), "site.toml shows an advisory check");
+}
+
+/// Where to insert `bogus_key = 1` into one table of a document, and the key path expected in the problem.
+struct Injection {
+    offset: usize,
+    text: &'static str,
+    key: String,
+}
+
+/// Every table of an example config, at every depth, with the key path the loader uses for it.
+fn injections(text: &str) -> Vec<Injection> {
+    let root = DeTable::parse(text).expect("example parses");
+    let mut out = vec![Injection { offset: 0, text: "bogus_key = 1\n", key: "bogus_key".to_owned() }];
+    for (key, value) in root.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "site" | "defaults" => out.push(injection(text, value, key.get_ref())),
+            "phase" => {
+                let phases = value.get_ref().as_table().expect("phase table");
+                for (name, phase) in phases.iter() {
+                    out.push(injection(text, phase, &format!("phase.{}", name.get_ref())));
+                }
+            }
+            "check" => {
+                for check in value.get_ref().as_array().expect("check array").iter() {
+                    let table = check.get_ref().as_table().expect("check table");
+                    let name = table.get("name").and_then(|n| n.get_ref().as_str()).expect("check name");
+                    let path = format!("check \"{name}\"");
+                    out.push(injection(text, check, &path));
+                    if let Some(expect) = table.get("expect") {
+                        out.push(injection(text, expect, &format!("{path}.expect")));
+                    }
+                }
+            }
+            other => panic!("example has an unexpected top-level key {other}"),
+        }
+    }
+    out
+}
+
+fn injection(text: &str, table: &Spanned<DeValue<'_>>, path: &str) -> Injection {
+    let span: Range<usize> = table.span();
+    let key = format!("{path}.bogus_key");
+    match &text[span.start..span.start + 1] {
+        // A [header] or [[header]]: a new line right after it.
+        "[" => Injection { offset: span.end, text: "\nbogus_key = 1", key },
+        // An inline table: first entry.
+        "{" => {
+            let empty = table.get_ref().as_table().is_some_and(|t| t.is_empty());
+            Injection { offset: span.start + 1, text: if empty { " bogus_key = 1 " } else { " bogus_key = 1," }, key }
+        }
+        other => panic!("{path}: table starting with {other:?} (dotted keys?) is not handled by this test"),
+    }
+}
+
+/// (line, column) of byte `offset`, both 1-based, column in characters.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[test]
+fn examples_reject_unknown_key_in_every_table() {
+    for file in example_files() {
+        let text = std::fs::read_to_string(&file).expect("read example");
+        let injections = injections(&text);
+        assert!(injections.len() >= 5, "{}: too few tables found", file.display());
+        for inj in injections {
+            let mut modified = text.clone();
+            modified.insert_str(inj.offset, inj.text);
+            let at = modified[inj.offset..].find("bogus_key").expect("inserted") + inj.offset;
+            let (line, column) = position(&modified, at);
+            let result = gonogo_config::parse(&modified, &file);
+            let problems: Vec<Problem> = match result {
+                Ok(_) => panic!("{}: bogus key in {} accepted", file.display(), inj.key),
+                Err(p) => p.into_iter().collect(),
+            };
+            assert_eq!(problems.len(), 1, "{}: {}:\n{}", file.display(), inj.key, Problems::from(problems.clone()));
+            let p = &problems[0];
+            assert_eq!(p.key, inj.key, "{}", p);
+            assert_eq!((p.line, p.column), (line, column), "{}: {}", file.display(), p);
+            assert!(p.message.contains("unknown key `bogus_key`"), "{p}");
+            assert_eq!(p.file, file);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Collecting problems
+
+#[test]
+fn many_problems_at_once() {
+    let text = dedent(
+        r#"
+        [site]
+        name = "Many"
+
+        [[check]]
+        name = "a"
+        kind = "icmp"
+        phases = ["commissioning"]
+        target = "10.0.0.1"
+        bogus = 1
+
+        [[check]]
+        name = "b"
+        kind = "icmp"
+        phases = ["commissioning"]
+        target = "10.0.0.2"
+        interval = "fast"
+
+        [[check]]
+        name = "a"
+        kind = "tcp"
+        phases = ["nowhere"]
+        target = "host.example"
+
+        [[check]]
+        name = "web"
+        kind = "http"
+        phases = ["commissioning"]
+        url = "not a url"
+        timeout = 5
+        expect = { body_matches = "(" }
+        "#,
+    );
+    let got: Vec<(usize, usize, String)> = problems(&text).into_iter().map(|p| (p.line, p.column, p.key)).collect();
+    let want = [
+        (9, 1, r#"check "a".bogus"#),
+        (16, 12, r#"check "b".interval"#),
+        (19, 8, r#"check "a".name"#),
+        (21, 11, r#"check "a".phases"#),
+        (22, 10, r#"check "a".target"#),
+        (28, 7, r#"check "web".url"#),
+        (29, 11, r#"check "web".timeout"#),
+        (30, 27, r#"check "web".expect.body_matches"#),
+    ];
+    let want: Vec<(usize, usize, String)> = want.iter().map(|(l, c, k)| (*l, *c, (*k).to_owned())).collect();
+    assert_eq!(got, want);
+    let messages: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+    for (message, fragment) in messages.iter().zip([
+        "unknown key `bogus`",
+        "\"fast\" is not a duration",
+        "duplicate check name \"a\", first used by the check at line 4",
+        "unknown phase \"nowhere\"",
+        "\"host.example\" has no port",
+        "\"not a url\" is not a URL",
+        "expected a duration string such as \"2s\"",
+        "not a valid regular expression: unclosed group",
+    ]) {
+        assert!(message.contains(fragment), "{message:?} lacks {fragment:?}");
+    }
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let text = "[site]\nname = \"x\"\n[[check]]\nname = = 3\n";
+    let p = one(text, &["TOML syntax error"]);
+    assert_eq!((p.line, p.key.as_str()), (4, ""));
+    assert!(p.column > 0);
+    // Duplicate keys are syntax errors too, at the second one.
+    let p = one("[site]\nname = \"x\"\nname = \"y\"\n", &["duplicate key"]);
+    assert_eq!((p.line, p.column), (3, 1));
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let text = icmp("count = \"five\"");
+    let p = one(&text, &["expected a whole number", "found string \"five\""]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".count"#, 6, 9));
+    let p = one(&icmp("expect = { loss_max = \"none\" }"), &["expected a number from 0.0 to 1.0"]);
+    assert_eq!(p.key, r#"check "c".expect.loss_max"#);
+    let p = one(&icmp("required = \"yes\""), &["expected true or false"]);
+    assert_eq!(p.key, r#"check "c".required"#);
+    let p = one(&dns("expect = { answers_include = [\"a\", 3] }"), &["found integer `3`"]);
+    assert_eq!((p.key.as_str(), p.column), (r#"check "c".expect.answers_include"#, 36));
+    // A rejected required key is not also reported missing.
+    let p = one(&check("icmp", "target = 10", ""), &["expected a string such as \"10.0.0.1\""]);
+    assert_eq!(p.key, r#"check "c".target"#);
+    // Several bad types in one table are all reported.
+    assert_eq!(problems(&icmp("count = \"x\"\nsize = \"y\"\ninterval = 3")).len(), 3);
+}
+
+#[test]
+fn problem_display_format() {
+    let p = one(&icmp("count = 0"), &[]);
+    assert_eq!(p.to_string(), "test.toml:6:9: check \"c\".count: 0 is out of range; must be from 1 to 10000");
+    let all = parse(&format!("{}{}", icmp("count = 0"), icmp("size = -1").replace("\"c\"", "\"d\""))).expect_err("bad");
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.to_string().lines().count(), 2);
+}
+
+#[test]
+fn unreadable_file_is_one_problem_without_position() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("does-not-exist.toml");
+    let problems = gonogo_config::load(&path).expect_err("missing file");
+    assert_eq!(problems.len(), 1);
+    let p = problems.iter().next().expect("one");
+    assert_eq!((p.line, p.column, p.key.as_str()), (0, 0, ""));
+    assert!(p.to_string().starts_with(&format!("{}: cannot read config file", path.display())), "{p}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Structure
+
+#[test]
+fn top_level_unknown_key() {
+    let p = one("[api]\nlisten = \"x\"\n", &["unknown key `api`", "top-level keys: site, defaults, phase, check"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api", 1, 2));
+    one("[sites]\nname = \"x\"\n", &["did you mean `site`?"]);
+}
+
+#[test]
+fn check_must_be_array_of_tables() {
+    let p = one("[check]\nname = \"c\"\n", &["[[check]]"]);
+    assert_eq!((p.key.as_str(), p.line), ("check", 1));
+    let p = one("check = [\"c\"]\n", &["expected a table"]);
+    assert_eq!(p.key, "check[0]");
+    one("site = 3\n", &["expected a table: [site], found integer `3`"]);
+    let p = one(&icmp("expect = 3"), &["expected a table: [check.expect] or expect = { … }, found integer `3`"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".expect"#, 6, 10));
+}
+
+#[test]
+fn inline_check_array() {
+    let text = "\ncheck = [\n  { name = \"a\", kind = \"icmp\", phases = [\"regression\"], target = \"::1\" },\n]\n";
+    let config = ok(text);
+    assert_eq!(config.checks[0].line, 3);
+    let text = "check = [\n  { name = \"a\", kind = \"icmp\", phases = [\"regression\"] },\n]\n";
+    let p = one(text, &["missing `target`"]);
+    assert_eq!((p.line, p.column, p.key.as_str()), (2, 3, r#"check "a""#));
+}
+
+#[test]
+fn site_rules() {
+    let config = ok("[site]\nname = \"Main\"\nods_code = \"rxx\"\n");
+    assert_eq!(config.site.name.as_deref(), Some("Main"));
+    assert_eq!(config.site.ods_code.as_deref(), Some("RXX"));
+    assert!(ok("").site.name.is_none());
+    let p = one("[site]\nods_code = \"R-X\"\n", &["not an ODS code"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("site.ods_code", 2, 12));
+    one("[site]\nname = \" \"\n", &["must not be empty"]);
+    let p =
+        one("[site]\nnmae = \"x\"\n", &["unknown key `nmae`", "did you mean `name`?", "[site] keys: name, ods_code"]);
+    assert_eq!(p.key, "site.nmae");
+}
+
+#[test]
+fn defaults_rules() {
+    let config = ok("[defaults]\ntimeout = \"1m30s\"\nconcurrency = 4096\n");
+    assert_eq!(config.defaults.timeout, Duration::from_secs(90));
+    assert_eq!(config.defaults.concurrency, 4096);
+    ok("[defaults]\nconcurrency = 1\n");
+    let p = one("[defaults]\nconcurrency = 0\n", &["must be from 1 to 4096"]);
+    assert_eq!(p.key, "defaults.concurrency");
+    one("[defaults]\nconcurrency = 4097\n", &["must be from 1 to 4096"]);
+    one("[defaults]\ntimeout = \"2h\"\n", &["at most 1h"]);
+    one("[defaults]\ntimeout = \"0s\"\n", &["more than zero"]);
+}
+
+#[test]
+fn defaults_applied() {
+    let config = ok("");
+    assert_eq!(config.defaults.timeout, Duration::from_secs(5));
+    assert_eq!(config.defaults.concurrency, 64);
+    assert_eq!(config.phases.len(), 5);
+    assert!(config.phases.values().all(|p| p.standard && p.description.is_none()));
+    assert_eq!(config.path, Path::new("test.toml"));
+
+    let c = ok(&icmp(""));
+    let check = &c.checks[0];
+    assert!(check.required);
+    assert_eq!(check.timeout, Duration::from_secs(5));
+    assert_eq!(check.line, 1);
+    let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+    assert_eq!((i.target.as_str(), i.count, i.interval, i.size), ("10.0.0.1", 5, Duration::from_millis(200), 56));
+    assert!(i.expect.loss_max.is_none() && i.expect.rtt_p95_max.is_none());
+
+    let c = ok(&format!("[defaults]\ntimeout = \"3s\"\n{}", tcp("")));
+    assert_eq!(c.checks[0].timeout, Duration::from_secs(3));
+    let CheckSpec::Tcp(t) = spec(&c) else { panic!("tcp") };
+    assert_eq!((t.host.as_str(), t.port, t.count, t.expect.connect_max), ("10.0.0.1", 22, 1, None));
+
+    let c = ok(&dns(""));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert_eq!((d.record.as_str(), d.server, d.transport.as_str()), ("A", None, "udp"));
+    assert_eq!((d.expect.rcode.as_str(), d.expect.min_answers), ("NOERROR", 1));
+    assert!(d.expect.answers_include.is_empty());
+
+    let c = ok(&tls(""));
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert_eq!((t.host.as_str(), t.port, t.server_name.as_str()), ("app.example", 443, "app.example"));
+    assert!(t.verify && t.ca_file.is_none() && t.expect.valid_days_min.is_none() && t.expect.min_version.is_none());
+
+    let c = ok(&http(""));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!((h.method.as_str(), h.verify, h.follow_redirects, h.body_limit), ("GET", true, true, 1024 * 1024));
+    assert!(h.headers.is_empty() && h.proxy.is_none() && h.ca_file.is_none());
+    assert!(h.expect.status.is_empty() && h.expect.body_matches.is_none() && h.expect.latency_max.is_none());
+
+    let c = ok(&icmp("required = false\ntimeout = \"250ms\""));
+    assert!(!c.checks[0].required);
+    assert_eq!(c.checks[0].timeout, Duration::from_millis(250));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Names and phases
+
+#[test]
+fn check_names() {
+    for good in ["a", "gw-ping", "dns_1", "0day"] {
+        ok(&icmp("").replace("name = \"c\"", &format!("name = \"{good}\"")));
+    }
+    for bad in ["", "GW", "-a", "a b", "a.b", "_a"] {
+        let p = one(&icmp("").replace("name = \"c\"", &format!("name = \"{bad}\"")), &["not a valid check name"]);
+        assert_eq!((p.key.as_str(), p.line, p.column), ("check[0].name", 2, 8));
+    }
+    let p = one(&icmp("").replace("name = \"c\"\n", ""), &["missing `name`"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("check[0]", 1, 1));
+    let text = format!("{}\n{}", icmp(""), icmp(""));
+    let p = one(&text, &["duplicate check name \"c\", first used by the check at line 1"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".name"#, 8, 8));
+}
+
+#[test]
+fn phase_rules() {
+    let with = |phases: &str| icmp("").replace("phases = [\"commissioning\"]", &format!("phases = {phases}"));
+    // Standard phases need no table.
+    let c = ok(&with(r#"["commissioning", "pre-migration", "post-migration", "regression", "rollback-verify"]"#));
+    assert_eq!(c.checks[0].phases.len(), 5);
+    assert_eq!(c.checks_in("regression").count(), 1);
+    // A declared phase; a declared but unused phase; a description on a standard phase.
+    let text = format!(
+        "[phase.cutover]\ndescription = \"During the window\"\n[phase.spare]\n[phase.regression]\ndescription = \"r\"\n{}",
+        with(r#"["cutover"]"#)
+    );
+    let c = ok(&text);
+    assert_eq!(c.phases.len(), 7);
+    assert!(!c.phases["cutover"].standard);
+    assert_eq!(c.phases["cutover"].description.as_deref(), Some("During the window"));
+    assert!(c.phases["regression"].standard);
+    assert_eq!(c.phases["regression"].description.as_deref(), Some("r"));
+
+    let p = one(&with(r#"["cutover"]"#), &["unknown phase \"cutover\"", "declared: none", "[phase.cutover]"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".phases"#, 4, 11));
+    one(&with("[]"), &["at least one phase"]);
+    one(&with(r#"["regression", "regression"]"#), &["listed twice"]);
+    let p = one(&icmp("").replace("phases = [\"commissioning\"]\n", ""), &["missing `phases`"]);
+    assert_eq!((p.line, p.column), (1, 1));
+    let p = one("[phase.Bad]\n", &["phase names use lowercase"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("phase.Bad", 1, 8));
+    let p = one("[phase.x]\ndescripton = \"d\"\n", &["unknown key `descripton`", "did you mean `description`?"]);
+    assert_eq!(p.key, "phase.x.descripton");
+    one("phase = 1\n", &["expected a table of phases"]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Kinds
+
+#[test]
+fn kind_missing_or_unknown() {
+    let p = one(
+        &icmp("").replace("kind = \"icmp\"\n", ""),
+        &["missing `kind`", "\"icmp\", \"tcp\", \"dns\", \"tls\", \"http\""],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c""#, 1, 1));
+    let p = one(
+        &icmp("").replace("kind = \"icmp\"", "kind = \"ping\""),
+        &["unknown kind \"ping\"; kinds: icmp, tcp, dns, tls, http"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".kind"#, 3, 8));
+}
+
+#[test]
+fn keys_must_apply_to_kind() {
+    let p = one(
+        &dns("count = 3"),
+        &["`count` does not apply to kind \"dns\"; keys for dns: query, record, server, transport"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".count"#, 6, 1));
+    one(
+        &icmp("url = \"https://x.example/\""),
+        &["`url` does not apply to kind \"icmp\"", "target, count, interval, size"],
+    );
+    one(&tcp("verify = false"), &["`verify` does not apply to kind \"tcp\"; keys for tcp: target, count"]);
+    one(&http("target = \"a:1\""), &["`target` does not apply to kind \"http\""]);
+    one(&tls("headers = { A = \"b\" }"), &["`headers` does not apply to kind \"tls\""]);
+    // Shared keys are fine where they apply.
+    ok(&tls("ca_file = \"/etc/ca.pem\"\nverify = false"));
+    ok(&http("ca_file = \"/etc/ca.pem\"\nverify = false"));
+    ok(&tcp("count = 3"));
+}
+
+#[test]
+fn expect_keys_must_apply_to_kind() {
+    let p = one(
+        &dns("expect = { loss_max = 0.0 }"),
+        &["`expect.loss_max` does not apply to kind \"dns\"; expect keys for dns: rcode, min_answers, answers_include"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".expect.loss_max"#, 6, 12));
+    let text = format!("{}[check.expect]\nstatus = [200]\n", icmp(""));
+    let p = one(&text, &["`expect.status` does not apply to kind \"icmp\""]);
+    assert_eq!((p.line, p.column), (7, 1));
+    one(&tcp("expect = { latency_max = \"1s\" }"), &["expect keys for tcp: connect_max"]);
+}
+
+#[test]
+fn unknown_key_lists_keys_and_suggests() {
+    let p = one(
+        &icmp("intervall = \"1s\""),
+        &[
+            "unknown key `intervall`; did you mean `interval`?",
+            "keys for kind \"icmp\": name, kind, phases, required, timeout, expect, target, count, interval, size",
+        ],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".intervall"#, 6, 1));
+    let p = one(
+        &icmp("expect = { loss = 0.0 }"),
+        &["unknown key `loss`", "expect keys for kind \"icmp\": loss_max, rtt_mean_max, rtt_p95_max, jitter_max"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".expect.loss"#, 6, 12));
+    // Without a usable kind, every key is listed.
+    let text = icmp("zzz = 1").replace("kind = \"icmp\"", "kind = \"nope\"");
+    let all = problems(&text);
+    assert_eq!(all.len(), 2);
+    assert!(all[1].message.contains("check keys: name, kind"), "{}", all[1]);
+    // Two unknown keys in one table, and one in its expect, all reported.
+    assert_eq!(problems(&icmp("a = 1\nb = 2\nexpect = { c = 3 }")).len(), 3);
+}
+
+#[test]
+fn required_keys_reported_at_header() {
+    for (kind, key) in [("icmp", "target"), ("tcp", "target"), ("dns", "query"), ("tls", "target"), ("http", "url")] {
+        let text = format!("\n\n{}", check(kind, "", ""));
+        let p = one(&text, &[&format!("missing `{key}`, which a {kind} check needs; add {key} = ")]);
+        assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c""#, 3, 1), "{kind}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Values
+
+#[test]
+fn durations() {
+    for (text, want) in [("200ms", 200), ("2s", 2000), ("1m30s", 90_000), ("1ms", 1), ("1h", 3_600_000)] {
+        let c = ok(&icmp(&format!("timeout = \"{text}\"")));
+        assert_eq!(c.checks[0].timeout, Duration::from_millis(want), "{text}");
+    }
+    let p = one(&icmp("expect = { rtt_p95_max = \"20 parsecs\" }"), &["is not a duration", "write a duration such as"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".expect.rtt_p95_max"#, 6, 26));
+    one(&icmp("expect = { jitter_max = \"0ms\" }"), &["must be more than zero"]);
+    one(&icmp("expect = { rtt_mean_max = \"5\" }"), &["is not a duration"]);
+    one(&tcp("expect = { connect_max = \"\" }"), &["is not a duration"]);
+    one(&http("expect = { latency_max = \"-1s\" }"), &["is not a duration"]);
+    let c =
+        ok(&icmp("expect = { rtt_mean_max = \"5ms\", rtt_p95_max = \"20ms\", jitter_max = \"1ms\", loss_max = 0.5 }"));
+    let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+    assert_eq!(i.expect.rtt_mean_max, Some(Duration::from_millis(5)));
+    assert_eq!(i.expect.rtt_p95_max, Some(Duration::from_millis(20)));
+    assert_eq!(i.expect.jitter_max, Some(Duration::from_millis(1)));
+    assert_eq!(i.expect.loss_max, Some(0.5));
+}
+
+#[test]
+fn timeouts() {
+    ok(&icmp("timeout = \"60m\""));
+    let p = one(&icmp("timeout = \"61m\""), &["too long", "at most 1h"]);
+    assert_eq!(p.key, r#"check "c".timeout"#);
+    one(&icmp("timeout = \"0s\""), &["more than zero"]);
+}
+
+#[test]
+fn icmp_rules() {
+    let c = ok(&icmp("count = 10000\ninterval = \"1ms\"\nsize = 65000"));
+    let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+    assert_eq!((i.count, i.interval, i.size), (10_000, Duration::from_millis(1), 65_000));
+    ok(&icmp("count = 1\nsize = 0"));
+    one(&icmp("count = 10001"), &["must be from 1 to 10000"]);
+    one(&icmp("count = 0"), &["must be from 1 to 10000"]);
+    let p = one(&icmp("interval = \"500us\""), &["at least 1ms"]);
+    assert_eq!(p.key, r#"check "c".interval"#);
+    one(&icmp("size = 65001"), &["must be from 0 to 65000 bytes"]);
+    one(&icmp("size = -1"), &["must be from 0 to 65000 bytes"]);
+    for good in ["0.0", "1.0", "0", "1", "0.05"] {
+        ok(&icmp(&format!("expect = {{ loss_max = {good} }}")));
+    }
+    for bad in ["1.01", "-0.1", "nan", "inf"] {
+        one(&icmp(&format!("expect = {{ loss_max = {bad} }}")), &["a loss ratio is from 0.0"]);
+    }
+    for target in ["::1", "[::1]", "gw.example.nhs.uk", "localhost", "192.0.2.1"] {
+        let c = ok(&check("icmp", &format!("target = \"{target}\""), ""));
+        let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+        assert_eq!(i.target, target.trim_matches(['[', ']']));
+    }
+    one(&check("icmp", "target = \"10.0.0.1:80\"", ""), &["has a port"]);
+    one(&check("icmp", "target = \"bad host\"", ""), &["not an IP address or host name"]);
+    one(&check("icmp", "target = \"10.0.0.300\"", ""), &["not an IP address or host name"]);
+}
+
+#[test]
+fn tcp_and_tls_targets() {
+    for kind in ["tcp", "tls"] {
+        for (target, host, port) in [
+            ("app.example:443", "app.example", 443),
+            ("10.0.0.1:1", "10.0.0.1", 1),
+            ("[2001:db8::1]:65535", "2001:db8::1", 65535),
+        ] {
+            let c = ok(&check(kind, &format!("target = \"{target}\""), ""));
+            let (h, p) = match spec(&c) {
+                CheckSpec::Tcp(t) => (t.host.clone(), t.port),
+                CheckSpec::Tls(t) => (t.host.clone(), t.port),
+                _ => panic!("kind"),
+            };
+            assert_eq!((h.as_str(), p), (host, port));
+        }
+        for (target, fragment) in [
+            ("app.example", "has no port"),
+            ("app.example:0", "ports are 1 to 65535"),
+            ("app.example:65536", "ports are 1 to 65535"),
+            ("app.example:https", "is not a port"),
+            ("2001:db8::1:443", "put an IPv6 address in brackets"),
+            ("[2001:db8::1]", "has no port"),
+            ("[app.example]:443", "is not an IPv6 address"),
+            ("bad host:443", "not an IP address or host name"),
+        ] {
+            let p = one(&check(kind, &format!("target = \"{target}\""), ""), &[fragment, "write \"host:port\""]);
+            assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".target"#, 5, 10), "{target}");
+        }
+    }
+    let c = ok(&tcp("count = 4\nexpect = { connect_max = \"150ms\" }"));
+    let CheckSpec::Tcp(t) = spec(&c) else { panic!("tcp") };
+    assert_eq!((t.count, t.expect.connect_max), (4, Some(Duration::from_millis(150))));
+    one(&tcp("count = 0"), &["must be from 1 to 10000"]);
+}
+
+#[test]
+fn dns_rules() {
+    let c = ok(&dns("record = \"aaaa\"\nserver = \"155.231.231.1\"\ntransport = \"TCP\""));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert_eq!((d.record.as_str(), d.transport.as_str()), ("AAAA", "tcp"));
+    assert_eq!(d.server, Some("155.231.231.1:53".parse().expect("addr")));
+    for (server, want) in [
+        ("155.231.231.2:5353", "155.231.231.2:5353"),
+        ("2001:db8::53", "[2001:db8::53]:53"),
+        ("[2001:db8::53]:54", "[2001:db8::53]:54"),
+    ] {
+        let c = ok(&dns(&format!("server = \"{server}\"")));
+        let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+        assert_eq!(d.server, Some(want.parse().expect("addr")));
+    }
+    let p = one(&dns("server = \"dns.example.nhs.uk\""), &["is a name; a DNS server must be given by IP address"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".server"#, 6, 10));
+    one(&dns("server = \"dns.example.nhs.uk:53\""), &["is a name"]);
+    one(&dns("server = \"155.231.231.1:0\""), &["ports are 1 to 65535"]);
+    one(&dns("server = \"155.231.231\""), &["not an IP address"]);
+    for record in ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "PTR", "SRV", "srv"] {
+        ok(&dns(&format!("record = \"{record}\"")));
+    }
+    one(&dns("record = \"ANY\""), &["unknown record type \"ANY\"", "A AAAA CNAME MX TXT NS SOA PTR SRV"]);
+    one(&dns("transport = \"doh\""), &["write \"udp\" or \"tcp\""]);
+    one(&check("dns", "query = \"not a name\"", ""), &["is not a domain name"]);
+    ok(&check("dns", "query = \"_ldap._tcp.example.nhs.uk.\"", "record = \"SRV\""));
+
+    let c = ok(&dns("expect = { rcode = \"nxdomain\" }"));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert_eq!((d.expect.rcode.as_str(), d.expect.min_answers), ("NXDOMAIN", 0));
+    let c =
+        ok(&dns("expect = { rcode = \"NOERROR\", min_answers = 0, answers_include = [\"10.0.0.1\", \"b.example.\"] }"));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert_eq!(d.expect.min_answers, 0);
+    assert_eq!(d.expect.answers_include, ["10.0.0.1", "b.example."]);
+    for rcode in [
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+        "NOTZONE",
+    ] {
+        ok(&dns(&format!("expect = {{ rcode = \"{rcode}\" }}")));
+    }
+    let p = one(&dns("expect = { rcode = \"BADVERS\" }"), &["unknown response code \"BADVERS\"", "NOERROR FORMERR"]);
+    assert_eq!(p.key, r#"check "c".expect.rcode"#);
+    one(&dns("expect = { min_answers = -1 }"), &["must be from 0 to"]);
+    one(&dns("expect = { answers_include = [\"\"] }"), &["an empty string is not allowed"]);
+}
+
+#[test]
+fn tls_rules() {
+    let c = ok(&tls(
+        "server_name = \"other.example\"\nca_file = \"/etc/gonogo/ca.pem\"\nverify = false\nexpect = { valid_days_min = 0, names_include = [\"*.example\"], min_version = \"1.3\" }",
+    ));
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert_eq!(t.server_name, "other.example");
+    assert_eq!(t.ca_file.as_deref(), Some(Path::new("/etc/gonogo/ca.pem")));
+    assert!(!t.verify);
+    assert_eq!(t.expect.valid_days_min, Some(0));
+    assert_eq!(t.expect.names_include, ["*.example"]);
+    assert_eq!(t.expect.min_version.as_deref(), Some("1.3"));
+    ok(&tls("expect = { min_version = \"1.2\", valid_days_min = 30 }"));
+    let p = one(&tls("expect = { min_version = \"1.1\" }"), &["write \"1.2\" or \"1.3\""]);
+    assert_eq!(p.key, r#"check "c".expect.min_version"#);
+    one(&tls("expect = { min_version = 1.2 }"), &["expected the string \"1.2\" or \"1.3\", found float `1.2`"]);
+    one(&tls("expect = { valid_days_min = -1 }"), &["must be from 0 to"]);
+    one(&tls("server_name = \"bad name\""), &["is not a host name"]);
+    one(&tls("ca_file = \"\""), &["must not be empty"]);
+    // server_name defaults to the target's host, IPs included.
+    let c = ok(&check("tls", "target = \"[2001:db8::1]:8443\"", ""));
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert_eq!(t.server_name, "2001:db8::1");
+}
+
+#[test]
+fn http_rules() {
+    let c = ok(&http(
+        "method = \"head\"\nheaders = { Zeta = \"1\", Accept = \"application/json\", X-Trace = \"a b\" }\nproxy = \"socks5://127.0.0.1:1080\"\nfollow_redirects = false\nbody_limit = 1",
+    ));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!(h.method, "HEAD");
+    let headers: Vec<(&str, &str)> = h.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(headers, [("Zeta", "1"), ("Accept", "application/json"), ("X-Trace", "a b")], "file order");
+    assert_eq!(h.proxy.as_deref(), Some("socks5://127.0.0.1:1080"));
+    assert!(!h.follow_redirects);
+    assert_eq!(h.body_limit, 1);
+    // Header-style headers table.
+    let c = ok(&format!("{}[check.headers]\nAccept = \"text/html\"\n", http("")));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!(h.headers, [("Accept".to_owned(), "text/html".to_owned())]);
+
+    for url in ["http://10.0.0.1/", "https://app.example.nhs.uk:8443/health?x=1", "http://[::1]:8080/"] {
+        ok(&check("http", &format!("url = \"{url}\""), ""));
+    }
+    for (url, fragment) in [
+        ("app.example/health", "is not a URL"),
+        ("ftp://app.example/", "has scheme \"ftp\""),
+        ("https://", "is not a URL"),
+        ("file:///etc/passwd", "has scheme \"file\""),
+    ] {
+        let p = one(&check("http", &format!("url = \"{url}\""), ""), &[fragment]);
+        assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".url"#, 5, 7), "{url}");
+    }
+    one(&http("method = \"GE T\""), &["is not an HTTP method"]);
+    one(&http("method = \"\""), &["is not an HTTP method"]);
+    let p = one(&http("headers = { \"Bad Name\" = \"x\" }"), &["is not a header name"]);
+    assert_eq!(p.key, r#"check "c".headers.Bad Name"#);
+    one(&http("headers = { X = \"a\\nb\" }"), &["printable ASCII"]);
+    one(&http("headers = { X = 1 }"), &["expected a table of strings"]);
+    for proxy in ["http://proxy.example:8080", "https://proxy.example", "socks5://10.0.0.1:1080"] {
+        ok(&http(&format!("proxy = \"{proxy}\"")));
+    }
+    one(&http("proxy = \"ftp://proxy.example\""), &["has scheme \"ftp\"", "http://, https:// or socks5://"]);
+    one(&http("proxy = \"proxy.example:8080\""), &["a proxy URL starts with"]);
+    one(&http("proxy = \"not a url\""), &["is not a URL"]);
+    one(&http("body_limit = 0"), &["must be from 1 to 1073741824 bytes"]);
+}
+
+#[test]
+fn http_expect_rules() {
+    let c = ok(&http(
+        "expect = { status = [200, 204, 599, 100], body_matches = '^\\{\"ok\":\\s*true', latency_max = \"1s\" }",
+    ));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!(h.expect.status, [200, 204, 599, 100]);
+    assert!(h.expect.body_matches.as_ref().is_some_and(|r| r.is_match("{\"ok\": true}")));
+    assert_eq!(h.expect.latency_max, Some(Duration::from_secs(1)));
+    let p = one(&http("expect = { status = [200, 99] }"), &[]);
+    assert_eq!(p.message, "99 is out of range; must be from 100 to 599");
+    assert_eq!(problems(&http("expect = { status = [99, 600] }")).len(), 2);
+    one(&http("expect = { status = [] }"), &["leave the key out to accept any 2xx"]);
+    one(
+        &http("expect = { status = 200 }"),
+        &["expected an array of status codes such as [200, 204], found integer `200`"],
+    );
+    let p = one(&http("expect = { body_matches = \"a{2,1}\" }"), &["not a valid regular expression"]);
+    assert!(!p.message.contains('\n'), "{p}");
+}
