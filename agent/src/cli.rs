@@ -6,7 +6,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::{Parser, Subcommand};
 use gonogo_config::Config;
@@ -127,7 +126,9 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let started = SystemTime::now();
+    let trigger = Trigger { source: "cli".to_owned(), by: std::env::var("USER").ok() };
+    let mut run = RunRecord::new(&config, phase, trigger, None, !only.is_empty());
+    run.start();
     let show_progress = std::io::stderr().is_terminal();
     let checks = rt.block_on(engine::execute(planned, config.defaults.concurrency, |result, done, total| {
         if show_progress {
@@ -139,16 +140,15 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
             let _ = std::io::stderr().flush();
         }
     }));
-    let trigger = Trigger { source: "cli".to_owned(), by: std::env::var("USER").ok() };
-    let run = RunRecord::finish(&config, phase, trigger, !only.is_empty(), started, checks);
-    tracing::info!(phase = %run.phase, id = %run.id, verdict = %run.verdict, "run finished");
+    run.finish(checks);
+    tracing::info!(phase = %run.phase, id = %run.id, verdict = ?run.verdict, "run finished");
     let color = format == Format::Table && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = output::render(&run, format, color, engine::unix_now());
     let mut out = std::io::stdout().lock();
     if out.write_all(text.as_bytes()).and_then(|_| out.flush()).is_err() {
         // stdout closed (a pipe that went away): the verdict still stands in the exit code.
     }
-    ExitCode::from(run.verdict.exit_code())
+    ExitCode::from(run.exit_code())
 }
 
 fn cmd_check_config(path: &Path) -> ExitCode {

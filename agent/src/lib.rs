@@ -5,6 +5,7 @@
 //! - [`plan`]: config meets probes; the one exhaustive match over check kinds.
 //! - [`engine`]: runs a plan concurrently under budgets and judges each check.
 //! - [`run`]: the run record (what `--format json` prints).
+//! - [`store`]: runs on disk, written atomically; interrupted runs recovered at start-up.
 //! - [`output`]: table, JSON and JUnit rendering.
 //! - [`cli`]: argument parsing, exit codes, commands.
 //!
@@ -17,6 +18,7 @@ pub mod verdict;
 pub mod engine;
 pub mod plan;
 pub mod run;
+pub mod store;
 
 // Showing it.
 pub mod cli;

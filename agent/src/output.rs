@@ -151,13 +151,14 @@ fn table(run: &RunRecord, color: bool, now_unix: i64) -> String {
     for w in &run.warnings {
         let _ = writeln!(out, "{} {w}", paint("warning:", "33", color));
     }
-    let verdict_code = match run.verdict {
-        Verdict::Go => "1;32",
-        Verdict::NoGo => "1;31",
-        Verdict::Inconclusive => "1;35",
+    let (verdict, verdict_code) = match run.verdict {
+        Some(Verdict::Go) => ("GO", "1;32"),
+        Some(Verdict::NoGo) => ("NO-GO", "1;31"),
+        Some(Verdict::Inconclusive) => ("INCONCLUSIVE", "1;35"),
+        None => (run.status.as_str(), "1;35"),
     };
     let why = if run.blocking.is_empty() { String::new() } else { format!(" — {}", run.blocking.join("; ")) };
-    let _ = writeln!(out, "VERDICT: {}{why}", paint(run.verdict.as_str(), verdict_code, color));
+    let _ = writeln!(out, "VERDICT: {}{why}", paint(verdict, verdict_code, color));
     out
 }
 
@@ -196,12 +197,13 @@ fn junit(run: &RunRecord, now_unix: i64) -> String {
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{secs:.3}\" timestamp=\"{}\" hostname=\"{}\">",
         xml(&run.phase),
         run.checks.len(),
-        xml(&run.started_at),
+        xml(run.started_at.as_deref().unwrap_or(&run.created_at)),
         xml(&run.host)
     );
     let _ = writeln!(out, "    <properties>");
     for (k, v) in [
-        ("verdict", run.verdict.as_str().to_owned()),
+        ("verdict", run.verdict.map_or(run.status.as_str(), Verdict::as_str).to_owned()),
+        ("status", run.status.as_str().to_owned()),
         ("run_id", run.id.clone()),
         ("site", run.site.clone().unwrap_or_default()),
         ("blocking", run.blocking.join("; ")),

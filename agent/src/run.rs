@@ -37,20 +37,58 @@ pub struct Trigger {
     pub by: Option<String>,
 }
 
+/// Where a run is in its life. Every run ends `finished`, `cancelled` or `interrupted`; none stays `running`
+/// across a restart (the store marks those `interrupted` at start-up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Finished,
+    Cancelled,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// True once nothing more will happen to the run.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Finished | RunStatus::Cancelled | RunStatus::Interrupted)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One execution of a phase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
-    /// Unique, sortable by start time: `20261124T101500Z-pre-migration-3fa2`.
+    /// Unique, sortable by creation time: `20261124T101500123Z-pre-migration-3fa2`.
     pub id: String,
     pub phase: String,
+    pub status: RunStatus,
     pub site: Option<String>,
     pub ods_code: Option<String>,
     pub trigger: Trigger,
     /// The change reference (RFC number) this run belongs to, when given.
     pub change_ref: Option<String>,
     /// RFC 3339, UTC.
-    pub started_at: String,
-    pub finished_at: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// From start to end; zero until then.
     #[serde(rename = "duration_ms", with = "gonogo_probes::ms")]
     pub duration: Duration,
     pub agent_version: String,
@@ -58,47 +96,83 @@ pub struct RunRecord {
     pub config_path: String,
     /// True when only some of the phase's checks were run (`--check`).
     pub partial: bool,
-    pub verdict: Verdict,
-    /// Why the verdict is not GO.
+    /// Decided when the run finishes; `null` for a run that did not finish.
+    pub verdict: Option<Verdict>,
+    /// Why the verdict is not GO, or why the run did not finish.
     pub blocking: Vec<String>,
     /// Advisory checks that did not pass.
     pub warnings: Vec<String>,
     pub checks: Vec<CheckResult>,
+    /// When the run started, for its duration; not stored.
+    #[serde(skip)]
+    started: Option<SystemTime>,
 }
 
 impl RunRecord {
-    /// Assemble the record of a finished phase run and decide its verdict.
-    pub fn finish(
-        config: &Config,
-        phase: &str,
-        trigger: Trigger,
-        partial: bool,
-        started: SystemTime,
-        checks: Vec<CheckResult>,
-    ) -> RunRecord {
-        let finished = SystemTime::now();
-        let summaries: Vec<CheckSummary<'_>> =
-            checks.iter().map(|c| CheckSummary { name: &c.name, required: c.required, outcome: c.outcome }).collect();
-        let pv = verdict::phase_verdict(&summaries);
+    /// A new, queued run of `phase`.
+    pub fn new(config: &Config, phase: &str, trigger: Trigger, change_ref: Option<String>, partial: bool) -> RunRecord {
+        let now = SystemTime::now();
         RunRecord {
-            id: new_id(started, phase),
+            id: new_id(now, phase),
             phase: phase.to_owned(),
+            status: RunStatus::Queued,
             site: config.site.name.clone(),
             ods_code: config.site.ods_code.clone(),
             trigger,
-            change_ref: None,
-            started_at: humantime::format_rfc3339_millis(started).to_string(),
-            finished_at: humantime::format_rfc3339_millis(finished).to_string(),
-            duration: finished.duration_since(started).unwrap_or_default(),
+            change_ref,
+            created_at: rfc3339(now),
+            started_at: None,
+            finished_at: None,
+            duration: Duration::ZERO,
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             host: hostname(),
             config_path: config.path.display().to_string(),
             partial,
-            verdict: pv.verdict,
-            blocking: pv.blocking,
-            warnings: pv.warnings,
-            checks,
+            verdict: None,
+            blocking: Vec::new(),
+            warnings: Vec::new(),
+            checks: Vec::new(),
+            started: None,
         }
+    }
+
+    /// The run starts now.
+    pub fn start(&mut self) {
+        let now = SystemTime::now();
+        self.status = RunStatus::Running;
+        self.started_at = Some(rfc3339(now));
+        self.started = Some(now);
+    }
+
+    fn end(&mut self, status: RunStatus) {
+        let now = SystemTime::now();
+        self.status = status;
+        self.finished_at = Some(rfc3339(now));
+        self.duration = self.started.and_then(|s| now.duration_since(s).ok()).unwrap_or_default();
+    }
+
+    /// The run finished with these results: decide its verdict.
+    pub fn finish(&mut self, checks: Vec<CheckResult>) {
+        let summaries: Vec<CheckSummary<'_>> =
+            checks.iter().map(|c| CheckSummary { name: &c.name, required: c.required, outcome: c.outcome }).collect();
+        let pv = verdict::phase_verdict(&summaries);
+        self.verdict = Some(pv.verdict);
+        self.blocking = pv.blocking;
+        self.warnings = pv.warnings;
+        self.checks = checks;
+        self.end(RunStatus::Finished);
+    }
+
+    /// The run ended without a verdict (`cancelled` or `interrupted`), for the reason given.
+    pub fn abandon(&mut self, status: RunStatus, why: String) {
+        self.verdict = None;
+        self.blocking = vec![why];
+        self.end(status);
+    }
+
+    /// The exit code `gonogo run` gives for this run: the verdict's, or 2 (not decided) without one.
+    pub fn exit_code(&self) -> u8 {
+        self.verdict.map(Verdict::exit_code).unwrap_or(2)
     }
 
     /// How many checks had each outcome, in [`Outcome::ALL`] order, zero counts left out.
@@ -111,13 +185,21 @@ impl RunRecord {
     }
 }
 
-/// `20261124T101500Z-pre-migration-3fa2`: start time to the second, phase, 16 random bits against collisions.
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// `20261124T101500123Z-pre-migration-3fa2`: creation time to the millisecond (ids sort by time), the phase, and
+/// 16 random bits against collisions.
 fn new_id(started: SystemTime, phase: &str) -> String {
-    let stamp: String =
-        humantime::format_rfc3339_seconds(started).to_string().chars().filter(|c| !matches!(c, '-' | ':')).collect();
-    let nanos = started.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let salt = RandomState::new().hash_one((nanos, std::process::id())) as u16;
-    format!("{stamp}-{phase}-{salt:04x}")
+    let secs: String = humantime::format_rfc3339_seconds(started)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':' | 'Z'))
+        .collect();
+    let since_epoch = started.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let salt = RandomState::new().hash_one((since_epoch.subsec_nanos(), std::process::id())) as u16;
+    format!("{secs}{:03}Z-{phase}-{salt:04x}", since_epoch.subsec_millis())
 }
 
 /// This host's name, from the kernel; `unknown` if unreadable.
@@ -137,7 +219,7 @@ mod tests {
     fn ids_sort_by_time_and_name_the_phase() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let id = new_id(t, "pre-migration");
-        assert!(id.starts_with("20270115T080000Z-pre-migration-"), "{id}");
-        assert_eq!(id.len(), "20270115T080000Z-pre-migration-".len() + 4);
+        assert!(id.starts_with("20270115T080000000Z-pre-migration-"), "{id}");
+        assert_eq!(id.len(), "20270115T080000000Z-pre-migration-".len() + 4);
     }
 }
