@@ -13,7 +13,8 @@
 //! sequence numbers from a per-socket counter instead.
 //!
 //! Echoes go out on schedule, `interval` apart, without waiting for earlier replies (as `ping` does); each
-//! reply is awaited for up to `timeout`. On a raw socket an ICMP error quoting one of our echoes (destination
+//! reply is awaited for up to `timeout`. Sends on one socket are paced ([`SEND_GAP`]) so that many checks
+//! starting together do not overflow its receive buffer. On a raw socket an ICMP error quoting one of our echoes (destination
 //! unreachable, time exceeded) is reported as [`Failure::Unreachable`]; a datagram socket does not deliver
 //! those, so there such an echo simply times out.
 
@@ -21,18 +22,25 @@ use std::fmt;
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
 use tokio::sync::OnceCell;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::stats::{self, RttStats};
 use crate::tcp::{ip_literal, resolve};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
+
+/// The least time between two echoes sent on one socket. Replies to a burst of echoes arrive as a burst, and a
+/// socket's default receive buffer (about 200 KiB, some 150 small packets; a raw socket on loopback also sees its
+/// own requests) overflows when hundreds of probes start at once. Pacing the sends keeps the bursts small: at
+/// most about ten echoes per millisecond per address family, so 200 targets' first echoes go out within 20 ms.
+const SEND_GAP: Duration = Duration::from_micros(100);
 
 /// Where the kernel keeps the group range allowed to open unprivileged ICMP sockets (IPv4 and IPv6 alike).
 const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -100,6 +108,19 @@ struct Shared {
     next_ident: AtomicU16,
     /// Next sequence number to hand out (datagram sockets).
     next_seq: AtomicU16,
+    /// Earliest time the next echo may be sent (see [`SEND_GAP`]).
+    next_send: Mutex<Instant>,
+}
+
+impl Shared {
+    /// Reserve a send slot: `now` or, if another echo took that, the next free one `SEND_GAP` later.
+    fn reserve_send_slot(&self, now: Instant) -> Instant {
+        // A poisoned lock only means another echo task panicked while holding it; the instant inside is intact.
+        let mut next = self.next_send.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = now.max(*next);
+        *next = slot + SEND_GAP;
+        slot
+    }
 }
 
 impl IcmpClients {
@@ -151,6 +172,7 @@ fn open(kind: ICMP) -> Result<Shared, ProbeError> {
                 socket,
                 next_ident: AtomicU16::new(random_u16()),
                 next_seq: AtomicU16::new(random_u16()),
+                next_send: Mutex::new(Instant::now()),
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -266,7 +288,7 @@ impl IcmpProbe {
         };
         obs.address = Some(ip);
         let shared = self.clients.client(ip).await?;
-        let echoes = self.send_all(&shared, ip, scope_id).await?;
+        let echoes = self.send_all(shared, ip, scope_id).await?;
 
         let mut rtts = Vec::new();
         let mut unreachable = None;
@@ -310,7 +332,7 @@ impl IcmpProbe {
 
     /// Send `count` echoes `interval` apart, each awaited for up to `timeout` concurrently with the later ones.
     /// Returns what became of each, in send order.
-    async fn send_all(&self, shared: &Shared, ip: IpAddr, scope_id: Option<u32>) -> Result<Vec<Echo>, ProbeError> {
+    async fn send_all(&self, shared: Arc<Shared>, ip: IpAddr, scope_id: Option<u32>) -> Result<Vec<Echo>, ProbeError> {
         let p = &self.params;
         let count = usize::try_from(p.count).map_err(|_| ProbeError::Local("ICMP count too large".into()))?;
         // Raw socket: our own identifier, sequences from 0. Datagram socket: the kernel's identifier, so a block of
@@ -320,19 +342,20 @@ impl IcmpProbe {
             IcmpSocket::Datagram => (0, shared.next_seq.fetch_add(p.count as u16, Ordering::Relaxed)),
         };
         let payload: Arc<[u8]> = (0..p.size).map(|i| i as u8).collect();
-        let start = tokio::time::Instant::now();
+        let start = Instant::now();
         let mut tasks = JoinSet::new();
         for i in 0..p.count {
             let at = start.checked_add(p.interval.saturating_mul(i)).ok_or_else(|| {
                 ProbeError::Local(format!("ICMP interval {:?} × count {} is too long", p.interval, p.count))
             })?;
-            let client = shared.client.clone();
+            let shared = Arc::clone(&shared);
             let payload = Arc::clone(&payload);
             let seq = PingSequence(first_seq.wrapping_add(i as u16));
             let timeout = p.timeout;
             tasks.spawn(async move {
                 tokio::time::sleep_until(at).await;
-                let mut pinger = client.pinger(ip, PingIdentifier(ident)).await;
+                tokio::time::sleep_until(shared.reserve_send_slot(Instant::now())).await;
+                let mut pinger = shared.client.pinger(ip, PingIdentifier(ident)).await;
                 pinger.timeout(timeout);
                 if let Some(scope_id) = scope_id {
                     pinger.scope_id(scope_id);

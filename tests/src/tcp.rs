@@ -1,1 +1,165 @@
+//! Plain TCP fixtures on loopback: an open port, a closed port, and a listener that accepts and never answers.
+//!
+//! The listeners run on their own thread with blocking std sockets, so they work from any test, sync or async,
+//! whatever the tokio runtime flavour. Each returns its address and a [`Listener`] guard that stops the thread
+//! and closes every socket when dropped.
+//!
+//! ```no_run
+//! let (addr, listener) = gonogo_testkit::tcp::open_listener();
+//! std::net::TcpStream::connect(addr).expect("connect");
+//! drop(listener); // stops accepting; the port is closed again
+//! ```
 
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A running loopback listener; dropping it stops the listener and closes the connections it holds.
+#[derive(Debug)]
+pub struct Listener {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Wait until at least `n` connections were accepted, for at most `limit`; returns the count reached.
+    /// The kernel completes a handshake before the listener's `accept()` returns, so a client can be connected
+    /// a moment before [`Listener::accepted`] counts it.
+    pub fn wait_accepted(&self, n: usize, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            let seen = self.accepted();
+            if seen >= n || Instant::now() >= deadline {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() with one last connection. Join only if that worked, so a drop never hangs.
+        if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// What a listener does with each accepted connection.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// Read and discard until the peer closes, then close: a well-behaved service that says nothing.
+    Drain,
+    /// Hold the connection open, never reading, never writing, never closing, until the listener stops.
+    Hang,
+}
+
+/// A listener on `127.0.0.1` that accepts every connection, reads and discards what the client sends and closes
+/// when the client does. For "port open" checks: a TCP connect succeeds.
+///
+/// Panics if it cannot bind (tests only).
+pub fn open_listener() -> (SocketAddr, Listener) {
+    start(IpAddr::V4(Ipv4Addr::LOCALHOST), Mode::Drain).expect("bind an open listener on 127.0.0.1")
+}
+
+/// The same as [`open_listener`] on `[::1]`, or `None` when this machine has no IPv6 loopback.
+pub fn open_listener_v6() -> Option<(SocketAddr, Listener)> {
+    start(IpAddr::V6(Ipv6Addr::LOCALHOST), Mode::Drain).ok()
+}
+
+/// A listener on `127.0.0.1` that accepts every connection and then stays silent: it never reads, never writes
+/// and never closes until dropped. A TCP connect to it succeeds; a TLS handshake or HTTP request to it gets no
+/// answer, so it exercises the client's timeout.
+///
+/// Panics if it cannot bind (tests only).
+pub fn hanging_listener() -> (SocketAddr, Listener) {
+    start(IpAddr::V4(Ipv4Addr::LOCALHOST), Mode::Hang).expect("bind a hanging listener on 127.0.0.1")
+}
+
+/// The same as [`hanging_listener`] on `[::1]`, or `None` when this machine has no IPv6 loopback.
+pub fn hanging_listener_v6() -> Option<(SocketAddr, Listener)> {
+    start(IpAddr::V6(Ipv6Addr::LOCALHOST), Mode::Hang).ok()
+}
+
+/// An address on `127.0.0.1` with nothing listening: a connect to it is refused (RST). The port was free a
+/// moment ago (bound to port 0, then released); another process could take it in between, which on a test
+/// machine is unlikely enough to ignore.
+///
+/// Panics if it cannot bind (tests only).
+pub fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address of a bound listener")
+}
+
+fn start(ip: IpAddr, mode: Mode) -> std::io::Result<(SocketAddr, Listener)> {
+    let listener = TcpListener::bind((ip, 0))?;
+    let addr = listener.local_addr()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let thread = {
+        let stop = Arc::clone(&stop);
+        let accepted = Arc::clone(&accepted);
+        std::thread::Builder::new()
+            .name(format!("testkit-tcp-{addr}"))
+            .spawn(move || serve(listener, mode, &stop, &accepted))?
+    };
+    Ok((addr, Listener { addr, stop, accepted, thread: Some(thread) }))
+}
+
+fn serve(listener: TcpListener, mode: Mode, stop: &AtomicBool, accepted: &AtomicUsize) {
+    let mut held = Vec::new();
+    let mut drains = Vec::new();
+    loop {
+        let conn = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok((mut stream, _peer)) = conn else {
+            // EMFILE and the like: back off rather than spin.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        accepted.fetch_add(1, Ordering::SeqCst);
+        match mode {
+            Mode::Hang => held.push(stream),
+            Mode::Drain => {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                if let Ok(handle) = stream.try_clone() {
+                    held.push(handle);
+                }
+                drains.push(std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                    // The listener still holds a clone of this socket; shut it down so the client sees it closed.
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                }));
+            }
+        }
+    }
+    // Shutting the held handles down ends the drain threads' reads at once.
+    for stream in &held {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+    for drain in drains {
+        let _ = drain.join();
+    }
+}

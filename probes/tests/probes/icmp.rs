@@ -1,1 +1,406 @@
+//! ICMP echo through one shared `IcmpClients`, on loopback only (127.0.0.0/8 and ::1).
+//!
+//! Needs a raw ICMP socket (root or CAP_NET_RAW, as in CI) or an unprivileged one (net.ipv4.ping_group_range).
+//! Without either, a test prints why and skips, unless the process has CAP_NET_RAW, where that is a failure.
+//!
+//! Lost echoes, ICMP errors and the unprivileged datagram socket need a network of their own: those tests re-run
+//! this test binary inside a fresh network namespace (`unshare --net`, root only; skipped with a message
+//! otherwise) whose veth pair, static neighbour and unreachable route vanish with it. Nothing leaves the machine.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gonogo_probes::icmp::{IcmpClients, IcmpObservations, IcmpParams, IcmpProbe, IcmpSocket, permission_message};
+use gonogo_probes::{Failure, Kind, Observations, Probe, ProbeError};
+
+fn params(target: &str, count: u32) -> IcmpParams {
+    IcmpParams {
+        target: target.to_string(),
+        count,
+        interval: Duration::from_millis(50),
+        size: 56,
+        timeout: Duration::from_secs(2),
+    }
+}
+
+/// Whether this process holds CAP_NET_RAW (bit 13 of the effective set).
+fn has_cap_net_raw() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 13) != 0)
+}
+
+/// Whether this machine has an IPv6 loopback to ping.
+fn has_ipv6_loopback() -> bool {
+    std::net::UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+/// Run one probe within its budget (plus a margin); `None` (after saying why) when ICMP is not permitted here.
+async fn ping(clients: &Arc<IcmpClients>, p: IcmpParams) -> Option<IcmpObservations> {
+    let probe = IcmpProbe::new(p, Arc::clone(clients));
+    let limit = probe.budget() + Duration::from_secs(2);
+    match tokio::time::timeout(limit, probe.run()).await.expect("probe finishes within its budget") {
+        Ok(Observations::Icmp(o)) => Some(o),
+        Ok(other) => panic!("ICMP probe returned {other:?}"),
+        Err(ProbeError::Permission(msg)) if !has_cap_net_raw() => {
+            eprintln!("skipping ICMP test: {msg}");
+            None
+        }
+        Err(e) => panic!("ICMP probe could not measure: {e}"),
+    }
+}
+
+fn assert_all_answered(o: &IcmpObservations, count: u32) {
+    assert_eq!((o.sent, o.received), (count, count), "{o:?}");
+    assert_eq!(o.loss, 0.0);
+    assert_eq!(o.failure, None);
+    assert_eq!(o.detail, None);
+    assert_eq!(o.samples_ms.len(), count as usize);
+    assert!(o.samples_ms.iter().all(|s| s.is_some_and(|ms| ms >= 0.0)), "{:?}", o.samples_ms);
+    let rtt = o.rtt.expect("rtt statistics");
+    assert!(rtt.min <= rtt.p50 && rtt.p50 <= rtt.p95 && rtt.p95 <= rtt.max, "{rtt:?}");
+}
+
+#[tokio::test]
+async fn loopback_v4_answers_every_echo() {
+    let clients = Arc::new(IcmpClients::new());
+    let Some(o) = ping(&clients, params("127.0.0.1", 3)).await else { return };
+    assert_eq!(o.address, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_all_answered(&o, 3);
+}
+
+#[tokio::test]
+async fn loopback_v6_answers_every_echo() {
+    if !has_ipv6_loopback() {
+        eprintln!("skipping: this machine has no IPv6 loopback (::1)");
+        return;
+    }
+    let clients = Arc::new(IcmpClients::new());
+    let Some(o) = ping(&clients, params("::1", 3)).await else { return };
+    assert_eq!(o.address, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    assert_all_answered(&o, 3);
+}
+
+#[tokio::test]
+async fn a_name_is_resolved_then_pinged() {
+    let clients = Arc::new(IcmpClients::new());
+    let Some(o) = ping(&clients, params("localhost", 2)).await else { return };
+    assert!(o.address.is_some_and(|a| a.is_loopback()), "{:?}", o.address);
+    assert_all_answered(&o, 2);
+}
+
+#[tokio::test]
+async fn payload_sizes_from_empty_to_large() {
+    let clients = Arc::new(IcmpClients::new());
+    for size in [0, 1, 1400, 8000] {
+        let Some(o) = ping(&clients, IcmpParams { size, ..params("127.0.0.1", 2) }).await else { return };
+        assert_all_answered(&o, 2);
+    }
+}
+
+#[tokio::test]
+async fn fifty_targets_share_one_client() {
+    let clients = Arc::new(IcmpClients::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    for host in 1..=50u8 {
+        let clients = Arc::clone(&clients);
+        tasks.spawn(async move {
+            let p = IcmpParams { interval: Duration::from_millis(20), ..params(&format!("127.0.0.{host}"), 3) };
+            (host, ping(&clients, p).await)
+        });
+    }
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (host, o) = joined.expect("probe task");
+        let Some(o) = o else { return };
+        assert_eq!(o.address, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host))));
+        assert_all_answered(&o, 3);
+        done += 1;
+    }
+    assert_eq!(done, 50);
+}
+
+#[tokio::test]
+async fn concurrent_probes_of_one_address_keep_their_replies_apart() {
+    // Same address, same moment: only the identifier (raw socket) or the sequence block (datagram socket) tells
+    // the replies apart.
+    let clients = Arc::new(IcmpClients::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let clients = Arc::clone(&clients);
+        tasks.spawn(async move { ping(&clients, params("127.0.0.1", 3)).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let Some(o) = joined.expect("probe task") else { return };
+        assert_all_answered(&o, 3);
+    }
+}
+
+#[tokio::test]
+async fn the_socket_kind_is_raw_with_cap_net_raw() {
+    let clients = IcmpClients::new();
+    match clients.socket(IpAddr::V4(Ipv4Addr::LOCALHOST)).await {
+        Ok(kind) if has_cap_net_raw() => assert_eq!(kind, IcmpSocket::Raw),
+        Ok(kind) => assert_eq!(kind, IcmpSocket::Datagram),
+        Err(ProbeError::Permission(msg)) if !has_cap_net_raw() => eprintln!("skipping: {msg}"),
+        Err(e) => panic!("{e}"),
+    }
+    // The IPv4 outcome is kept; IPv6 was never asked for, so nothing was opened for it.
+    let shown = format!("{clients:?}");
+    assert!(!shown.contains("v4: \"not opened\"") && shown.contains("v6: \"not opened\""), "{shown}");
+}
+
+#[tokio::test]
+async fn an_unresolvable_name_is_an_observation() {
+    // A NUL byte makes the resolver fail locally, without a DNS query leaving the machine.
+    let clients = Arc::new(IcmpClients::new());
+    let probe = IcmpProbe::new(params("bad\0name", 3), clients);
+    let Ok(Observations::Icmp(o)) = probe.run().await else { panic!("expected ICMP observations") };
+    assert_eq!(o.failure, Some(Failure::ResolveFailed));
+    assert_eq!((o.sent, o.received, o.address), (0, 0, None));
+    assert!(o.detail.is_some_and(|d| d.contains("resolve")));
+}
+
+#[tokio::test]
+async fn count_zero_cannot_measure() {
+    let probe = IcmpProbe::new(params("127.0.0.1", 0), Arc::new(IcmpClients::new()));
+    assert!(matches!(probe.run().await, Err(ProbeError::Local(_))));
+}
+
+#[test]
+fn budget_is_schedule_plus_timeout_plus_resolution_for_names() {
+    let clients = Arc::new(IcmpClients::new());
+    let p = IcmpParams {
+        target: "10.0.0.1".into(),
+        count: 5,
+        interval: Duration::from_secs(1),
+        size: 56,
+        timeout: Duration::from_secs(2),
+    };
+    let probe = IcmpProbe::new(p.clone(), Arc::clone(&clients));
+    assert_eq!(probe.kind(), Kind::Icmp);
+    assert_eq!(probe.target(), "10.0.0.1");
+    assert_eq!(probe.budget(), Duration::from_secs(4 + 2));
+    let named = IcmpProbe::new(IcmpParams { target: "gw.example".into(), ..p.clone() }, Arc::clone(&clients));
+    assert_eq!(named.budget(), Duration::from_secs(4 + 2 + 2));
+    let once = IcmpProbe::new(IcmpParams { count: 1, ..p }, clients);
+    assert_eq!(once.budget(), Duration::from_secs(2));
+}
+
+#[test]
+fn permission_message_names_both_fixes_concretely() {
+    let exe = Path::new("/usr/bin/gonogo");
+    let msg = permission_message(Some(exe), Some("1\t0\n"), Some(1000));
+    for part in [
+        "CAP_NET_RAW",
+        "`setcap cap_net_raw+ep /usr/bin/gonogo`",
+        "AmbientCapabilities=CAP_NET_RAW",
+        "net.ipv4.ping_group_range",
+        "group 1000 of this process",
+        "sysctl -w net.ipv4.ping_group_range=\"1000 1000\"",
+        "it is currently \"1 0\", which allows no group",
+    ] {
+        assert!(msg.contains(part), "{part:?} missing from {msg:?}");
+    }
+
+    let covered = permission_message(Some(exe), Some("0 2147483647"), Some(1000));
+    assert!(covered.contains("\"0 2147483647\", which includes group 1000"), "{covered}");
+
+    let other = permission_message(Some(exe), Some("100 200\n"), Some(1000));
+    assert!(other.contains("it is currently \"100 200\")"), "{other}");
+
+    let unknown = permission_message(None, None, None);
+    assert!(unknown.contains("could not be read from /proc/sys/net/ipv4/ping_group_range"), "{unknown}");
+    assert!(unknown.contains("this process's group"), "{unknown}");
+}
+
+// ---- In a fresh network namespace ----------------------------------------------------------------------------
+
+/// Set in the child run by [`run_in_fresh_netns`]; the `#[ignore]`d inner tests do nothing without it, so
+/// `cargo test -- --ignored` on the host cannot send anything towards the namespace's test addresses.
+const IN_NETNS: &str = "GONOGO_PROBES_TEST_IN_NETNS";
+
+/// Shell commands that give a fresh namespace a silent subnet and an unreachable one: 10.7.0.0/24 on a veth pair
+/// whose far end has no address, 10.7.0.5 with a static neighbour entry (its packets leave and are never
+/// answered), 10.7.0.9 without one (ARP fails fast, the kernel reports "host unreachable"), and an `unreachable`
+/// route for 10.6.0.0/16 (sending fails with EHOSTUNREACH).
+pub(crate) const SILENT_AND_UNREACHABLE: &str = "ip link set lo up \
+    && ip link add veth0 type veth peer name veth1 && ip link set veth1 up \
+    && ip addr add 10.7.0.1/24 dev veth0 && ip link set veth0 up \
+    && sysctl -qw net.ipv4.neigh.veth0.mcast_solicit=1 net.ipv4.neigh.veth0.retrans_time_ms=100 \
+    && ip neigh add 10.7.0.5 lladdr 02:00:00:00:00:05 dev veth0 \
+    && ip route add unreachable 10.6.0.0/16";
+
+/// Whether this test runs as the inner half of [`run_in_fresh_netns`].
+pub(crate) fn in_netns() -> bool {
+    let inside = std::env::var_os(IN_NETNS).is_some();
+    if !inside {
+        eprintln!("skipping: this test only runs inside the network namespace its outer test creates");
+    }
+    inside
+}
+
+/// Run the `#[ignore]`d test `name` (full path, e.g. `icmp::netns_…`) of this test binary in a fresh network
+/// namespace after the shell commands `setup`, then `exec prefix` (e.g. `setpriv …`, or empty). Asserts that it
+/// ran and passed; returns `false` after printing why when namespaces cannot be made here (not root, no
+/// `unshare`).
+pub(crate) fn run_in_fresh_netns(name: &str, setup: &str, exec_prefix: &str) -> bool {
+    let usable = Command::new("unshare")
+        .args(["--net", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!("skipping {name}: cannot create a network namespace here (needs root and unshare)");
+        return false;
+    }
+    let exe = std::env::current_exe().expect("path of this test binary");
+    let script =
+        format!("set -e; {setup}; exec {exec_prefix} \"$0\" --exact {name} --ignored --nocapture --test-threads=1");
+    let mut child = Command::new("unshare")
+        .args(["--net", "sh", "-c", &script])
+        .arg(exe)
+        .env(IN_NETNS, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare");
+    // Bounded: the inner probes have second-scale timeouts; a minute means something hangs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait for the namespaced test").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output of the namespaced test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} in a fresh network namespace: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    true
+}
+
+fn netns_params(target: &str, count: u32) -> IcmpParams {
+    IcmpParams { interval: Duration::from_millis(10), timeout: Duration::from_millis(1500), ..params(target, count) }
+}
+
+#[test]
+fn lost_echoes_and_icmp_errors() {
+    run_in_fresh_netns("icmp::netns_lost_echoes_and_icmp_errors", SILENT_AND_UNREACHABLE, "");
+}
+
+#[tokio::test]
+#[ignore = "runs inside a fresh network namespace, through `lost_echoes_and_icmp_errors`"]
+async fn netns_lost_echoes_and_icmp_errors() {
+    if !in_netns() {
+        return;
+    }
+    let clients = Arc::new(IcmpClients::new());
+    assert_eq!(clients.socket(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.expect("raw socket as root"), IcmpSocket::Raw);
+
+    // Sent, never answered.
+    let o = ping(&clients, IcmpParams { timeout: Duration::from_millis(300), ..netns_params("10.7.0.5", 3) })
+        .await
+        .expect("ICMP permitted");
+    assert_eq!((o.sent, o.received, o.loss), (3, 0, 1.0), "{o:?}");
+    assert_eq!(o.failure, Some(Failure::Timeout));
+    assert_eq!(o.samples_ms, vec![None, None, None]);
+    assert_eq!(o.rtt, None);
+    let detail = o.detail.expect("detail");
+    assert!(detail.contains("no reply from 10.7.0.5 to 3 echo requests within 300ms"), "{detail}");
+
+    // ARP fails: the kernel answers our echo with an ICMP host unreachable, which the raw socket sees.
+    let o = ping(&clients, netns_params("10.7.0.9", 2)).await.expect("ICMP permitted");
+    assert_eq!((o.sent, o.received), (2, 0), "{o:?}");
+    assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
+    let detail = o.detail.expect("detail");
+    assert!(detail.contains("destination host unreachable from 10.7.0.1"), "{detail}");
+
+    // The route says unreachable: sending fails at once.
+    let o = ping(&clients, netns_params("10.6.0.1", 2)).await.expect("ICMP permitted");
+    assert_eq!((o.sent, o.received), (2, 0), "{o:?}");
+    assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
+
+    // Partial loss is not a failure: loopback answers while the silent address does not, on one client.
+    let (answered, silent) = tokio::join!(
+        ping(&clients, netns_params("127.0.0.1", 3)),
+        ping(&clients, IcmpParams { timeout: Duration::from_millis(300), ..netns_params("10.7.0.5", 3) }),
+    );
+    assert_all_answered(&answered.expect("ICMP permitted"), 3);
+    assert_eq!(silent.expect("ICMP permitted").received, 0);
+}
+
+#[test]
+fn unprivileged_datagram_socket() {
+    run_in_fresh_netns(
+        "icmp::netns_unprivileged_datagram_socket",
+        // ping_group_range is per namespace: open it to root's group here only; drop CAP_NET_RAW for the exec.
+        "ip link set lo up && sysctl -qw net.ipv4.ping_group_range='0 0'",
+        "setpriv --bounding-set -net_raw --inh-caps -net_raw",
+    );
+}
+
+#[tokio::test]
+#[ignore = "runs inside a fresh network namespace, through `unprivileged_datagram_socket`"]
+async fn netns_unprivileged_datagram_socket() {
+    if !in_netns() {
+        return;
+    }
+    let clients = Arc::new(IcmpClients::new());
+    assert_eq!(clients.socket(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.expect("datagram socket"), IcmpSocket::Datagram);
+    let o = ping(&clients, netns_params("127.0.0.1", 3)).await.expect("datagram socket");
+    assert_all_answered(&o, 3);
+    if has_ipv6_loopback() {
+        assert_all_answered(&ping(&clients, netns_params("::1", 3)).await.expect("datagram socket"), 3);
+    }
+    // The kernel owns the identifier, so only sequence blocks keep these apart: 20 probes of one address at once,
+    // and 50 addresses at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..70u8 {
+        let clients = Arc::clone(&clients);
+        let target = if i < 20 { "127.0.0.1".to_string() } else { format!("127.0.0.{}", i - 19) };
+        tasks.spawn(async move { ping(&clients, netns_params(&target, 3)).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        assert_all_answered(&joined.expect("probe task").expect("datagram socket"), 3);
+    }
+}
+
+#[test]
+fn without_any_icmp_socket_the_error_names_the_fix() {
+    run_in_fresh_netns(
+        "icmp::netns_without_any_icmp_socket",
+        // A fresh namespace has ping_group_range "1 0"; drop CAP_NET_RAW for the exec.
+        "ip link set lo up",
+        "setpriv --bounding-set -net_raw --inh-caps -net_raw",
+    );
+}
+
+#[tokio::test]
+#[ignore = "runs inside a fresh network namespace, through `without_any_icmp_socket_the_error_names_the_fix`"]
+async fn netns_without_any_icmp_socket() {
+    if !in_netns() {
+        return;
+    }
+    let clients = Arc::new(IcmpClients::new());
+    for target in ["127.0.0.1", "::1"] {
+        let probe = IcmpProbe::new(netns_params(target, 2), Arc::clone(&clients));
+        let Err(ProbeError::Permission(msg)) = probe.run().await else { panic!("expected a permission error") };
+        assert!(msg.contains("CAP_NET_RAW") && msg.contains("currently \"1 0\", which allows no group"), "{msg}");
+    }
+    // The failure is kept: the second probe of a family gets the same error without a new attempt.
+    let again = IcmpProbe::new(netns_params("127.0.0.2", 1), clients);
+    assert!(matches!(again.run().await, Err(ProbeError::Permission(_))));
+}
