@@ -33,6 +33,13 @@ pub struct Config {
     pub phases: BTreeMap<String, Phase>,
     /// Checks in file order.
     pub checks: Vec<Check>,
+    /// The HTTPS API of `gonogo serve`; `None` when the file has no `[api]` table (serve then refuses to start).
+    pub api: Option<Api>,
+    /// API bearer tokens, kept as SHA-256 hashes only.
+    pub tokens: Vec<Token>,
+    pub storage: Storage,
+    /// Optional extra plain-HTTP listener serving `/metrics` only, for a local Prometheus.
+    pub metrics: Option<MetricsListener>,
 }
 
 impl Config {
@@ -67,6 +74,83 @@ pub struct Phase {
     pub description: Option<String>,
     /// True for the five standard phases (declared or not).
     pub standard: bool,
+    /// Run this phase periodically under `gonogo serve` (jittered), so Prometheus sees fresh values.
+    pub every: Option<Duration>,
+}
+
+/// Default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/gonogo";
+/// Default number of runs kept.
+pub const DEFAULT_KEEP_RUNS: usize = 500;
+
+/// `[api]`: where and how `gonogo serve` listens.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// Port 0 picks a free port (the bound address is logged and written to `state_dir/api.addr`).
+    pub listen: std::net::SocketAddr,
+    /// `None` only with `insecure = true` or on a loopback address (plain HTTP).
+    pub tls: Option<ApiTls>,
+    /// Allow plain HTTP on a non-loopback address.
+    pub insecure: bool,
+}
+
+/// TLS material of the API: PEM files.
+#[derive(Debug, Clone)]
+pub struct ApiTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// When set, clients must present a certificate signed by this CA (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Read plan, runs, metrics.
+    Read,
+    /// Start and cancel runs, reload the config.
+    Trigger,
+    /// Record sign-off decisions.
+    Signoff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Trigger => "trigger",
+            Role::Signoff => "signoff",
+        }
+    }
+}
+
+/// `[[token]]`: a bearer token, stored as the SHA-256 of its text.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub roles: Vec<Role>,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// Runs, journal and `api.addr` live here.
+    pub state_dir: PathBuf,
+    /// How many runs to keep (oldest deleted first).
+    pub keep_runs: usize,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage { state_dir: PathBuf::from(DEFAULT_STATE_DIR), keep_runs: DEFAULT_KEEP_RUNS }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone)]
+pub struct MetricsListener {
+    pub listen: std::net::SocketAddr,
 }
 
 /// One named test.

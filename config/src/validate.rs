@@ -64,7 +64,7 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
 
     let mut phases: BTreeMap<String, Phase> = STANDARD_PHASES
         .iter()
-        .map(|&name| (name.to_owned(), Phase { name: name.to_owned(), description: None, standard: true }))
+        .map(|&name| (name.to_owned(), Phase { name: name.to_owned(), description: None, standard: true, every: None }))
         .collect();
     for (name, phase) in raw.phase {
         let name_span = name.span();
@@ -78,7 +78,7 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
         }
         let description = phase.into_inner().description.map(Spanned::into_inner);
         let standard = STANDARD_PHASES.contains(&name.as_str());
-        phases.insert(name.clone(), Phase { name, description, standard });
+        phases.insert(name.clone(), Phase { name, description, standard, every: None });
     }
 
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -106,7 +106,17 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
         }
     }
 
-    Config { path: path.to_path_buf(), site, defaults, phases, checks }
+    Config {
+        path: path.to_path_buf(),
+        site,
+        defaults,
+        phases,
+        checks,
+        api: None,
+        tokens: Vec::new(),
+        storage: crate::model::Storage::default(),
+        metrics: None,
+    }
 }
 
 fn site(raw: raw::RawSite, report: &mut Report<'_>) -> Site {
