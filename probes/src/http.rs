@@ -2,12 +2,22 @@
 //! time to response headers and total time; explicit proxy or none.
 
 use std::collections::BTreeMap;
+use std::error::Error as StdError;
+use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION,
+    PROXY_AUTHORIZATION, SERVER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
+use tokio::time::{self, Instant};
 
-use crate::Failure;
+use crate::tls::io_failure;
+use crate::tlsconf::{ClientTls, OnInvalid, describe_error, failure_of};
+use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one HTTP check.
 #[derive(Debug, Clone)]
@@ -51,4 +61,351 @@ pub struct HttpObservations {
     pub total_time: Option<Duration>,
     pub failure: Option<Failure>,
     pub detail: Option<String>,
+}
+
+impl HttpObservations {
+    /// Nothing seen yet.
+    fn empty() -> HttpObservations {
+        HttpObservations {
+            status: None,
+            final_url: None,
+            redirects: 0,
+            headers: BTreeMap::new(),
+            body_bytes: 0,
+            body_truncated: false,
+            body: String::new(),
+            time_to_headers: None,
+            total_time: None,
+            failure: None,
+            detail: None,
+        }
+    }
+}
+
+/// Most redirects followed before the check fails with [`Failure::Protocol`].
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// Response headers kept as evidence.
+const KEPT_HEADERS: [HeaderName; 4] = [CONTENT_TYPE, SERVER, LOCATION, CONTENT_LENGTH];
+
+/// Request headers dropped when a redirect leaves the origin, as browsers and reqwest do.
+const CREDENTIAL_HEADERS: [HeaderName; 4] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE];
+
+/// Added to the timeout to give the probe's budget: time to build the result after the deadline.
+const BUDGET_MARGIN: Duration = Duration::from_millis(250);
+
+/// An HTTP(S) check of one URL: one request (plus redirects when asked), status, headers and a capped body.
+///
+/// A status of any value is an observation, not a failure: judging it is the agent's job. Each run opens a
+/// fresh connection (no pooling between runs), so connect and TLS time are part of every measurement.
+#[derive(Debug)]
+pub struct HttpProbe {
+    params: HttpParams,
+    /// The client and the parsed request, built once; a problem with them is returned by every run.
+    prepared: Result<Prepared, ProbeError>,
+}
+
+#[derive(Debug)]
+struct Prepared {
+    client: reqwest::Client,
+    url: Url,
+    method: Method,
+    headers: HeaderMap,
+}
+
+impl HttpProbe {
+    /// Prepare the check: parse URL, method and headers, read the CA file, build the client. A problem with any
+    /// of them is returned by `run` as [`ProbeError::Local`].
+    pub fn new(params: HttpParams) -> HttpProbe {
+        let prepared = prepare(&params);
+        HttpProbe { params, prepared }
+    }
+
+    async fn measure(&self) -> Result<Observations, ProbeError> {
+        let prepared = self.prepared.as_ref().map_err(Clone::clone)?;
+        let timeout = self.params.timeout;
+        let start = Instant::now();
+        let mut obs = HttpObservations::empty();
+        // Outside the timed future, so a timeout keeps the part of the body that was read.
+        let mut body: Vec<u8> = Vec::new();
+        let outcome = time::timeout(timeout, self.exchange(prepared, &mut obs, &mut body, start)).await;
+        obs.total_time = Some(start.elapsed());
+        obs.body_bytes = body.len() as u64;
+        obs.body = String::from_utf8_lossy(&body).into_owned();
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(failure)) => Some(failure),
+            Err(_) => {
+                let stage =
+                    if obs.time_to_headers.is_none() { "waiting for the response headers" } else { "reading the body" };
+                Some((Failure::Timeout, format!("no complete response within {timeout:?} ({stage})")))
+            }
+        };
+        if let Some((failure, detail)) = failure {
+            obs.failure = Some(failure);
+            obs.detail = Some(detail);
+        }
+        Ok(Observations::Http(obs))
+    }
+
+    /// The request, its redirects and the body (into `body`), writing what it sees into `obs` as it goes so a
+    /// timeout keeps what was seen.
+    async fn exchange(
+        &self,
+        prepared: &Prepared,
+        obs: &mut HttpObservations,
+        body: &mut Vec<u8>,
+        start: Instant,
+    ) -> Result<(), (Failure, String)> {
+        let mut url = prepared.url.clone();
+        let mut method = prepared.method.clone();
+        let mut headers = prepared.headers.clone();
+        let mut response = loop {
+            // What is known of this hop: its URL. Status and headers are those of the response to it.
+            obs.final_url = Some(url.to_string());
+            obs.status = None;
+            obs.headers.clear();
+            let response = prepared
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(|e| classify(e, &url, &prepared.url))?;
+            let status = response.status();
+            obs.status = Some(status.as_u16());
+            obs.final_url = Some(response.url().to_string());
+            obs.headers = kept_headers(response.headers());
+            let location = response.headers().get(LOCATION);
+            let Some(location) = location.filter(|_| self.params.follow_redirects && is_followed(status)) else {
+                break response;
+            };
+            if obs.redirects >= MAX_REDIRECTS {
+                return Err((Failure::Protocol, format!("more than {MAX_REDIRECTS} redirects (last at {url})")));
+            }
+            let next = location
+                .to_str()
+                .ok()
+                .and_then(|l| url.join(l).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    let shown = String::from_utf8_lossy(location.as_bytes());
+                    (Failure::Protocol, format!("{status} from {url} with an unusable Location {shown:?}"))
+                })?;
+            if status == StatusCode::SEE_OTHER && method != Method::HEAD
+                || matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && method == Method::POST
+            {
+                method = Method::GET;
+            }
+            if next.origin() != url.origin() {
+                for name in &CREDENTIAL_HEADERS {
+                    headers.remove(name);
+                }
+            }
+            obs.redirects += 1;
+            url = next;
+        };
+        obs.time_to_headers = Some(start.elapsed());
+
+        let truncated = read_capped(&mut response, self.params.body_limit, body).await;
+        obs.body_truncated = truncated.map_err(|e| classify(e, &url, &prepared.url))?;
+        Ok(())
+    }
+}
+
+/// Read the body into `body` up to `limit` bytes; `Ok(true)` when there was more than that (left unread).
+async fn read_capped(response: &mut reqwest::Response, limit: usize, body: &mut Vec<u8>) -> reqwest::Result<bool> {
+    loop {
+        if body.len() >= limit {
+            // At the limit: the body is truncated if anything is left. Ask the declared length first, so a
+            // body of exactly `limit` bytes is not waited on.
+            if let Some(length) = response.content_length() {
+                return Ok(length > body.len() as u64);
+            }
+            loop {
+                match response.chunk().await? {
+                    None => return Ok(false),
+                    Some(chunk) if chunk.is_empty() => continue,
+                    Some(_) => return Ok(true),
+                }
+            }
+        }
+        match response.chunk().await? {
+            None => return Ok(false),
+            Some(chunk) => {
+                let room = limit - body.len();
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return Ok(true);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Redirect statuses that are followed (not 300 Multiple Choices, not 304 Not Modified).
+fn is_followed(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::MOVED_PERMANENTLY
+            | StatusCode::FOUND
+            | StatusCode::SEE_OTHER
+            | StatusCode::TEMPORARY_REDIRECT
+            | StatusCode::PERMANENT_REDIRECT
+    )
+}
+
+fn kept_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(name)?;
+            Some((name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        })
+        .collect()
+}
+
+impl Probe for HttpProbe {
+    fn kind(&self) -> Kind {
+        Kind::Http
+    }
+
+    fn target(&self) -> String {
+        match self.params.proxy {
+            Some(_) => format!("{} via proxy", self.params.url),
+            None => self.params.url.clone(),
+        }
+    }
+
+    fn budget(&self) -> Duration {
+        self.params.timeout + BUDGET_MARGIN
+    }
+
+    fn run(&self) -> ProbeFuture<'_> {
+        Box::pin(self.measure())
+    }
+}
+
+fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
+    let url = Url::parse(&params.url).map_err(|e| ProbeError::Local(format!("invalid URL {:?}: {e}", params.url)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ProbeError::Local(format!("URL {url} is not http:// or https://")));
+    }
+    let method = Method::from_bytes(params.method.as_bytes())
+        .map_err(|_| ProbeError::Local(format!("invalid HTTP method {:?}", params.method)))?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in &params.headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ProbeError::Local(format!("invalid HTTP header name {name:?}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| ProbeError::Local(format!("invalid value for HTTP header {name}: {value:?}")))?;
+        headers.append(header, value);
+    }
+
+    let tls = ClientTls::new(params.ca_file.as_deref())?;
+    if params.verify
+        && url.scheme() == "https"
+        && let Some(e) = tls.roots_error()
+    {
+        return Err(e.clone());
+    }
+    let on_invalid = if params.verify { OnInvalid::Abort } else { OnInvalid::Continue };
+    let config = tls.client_config(tls.verifier(on_invalid))?;
+
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("gonogo/", env!("CARGO_PKG_VERSION")));
+    builder = match &params.proxy {
+        Some(proxy) => builder.proxy(
+            reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| ProbeError::Local(format!("invalid proxy URL {proxy:?}: {e}")))?,
+        ),
+        None => builder.no_proxy(),
+    };
+    let client = builder.build().map_err(|e| ProbeError::Local(format!("cannot build the HTTP client: {e}")))?;
+    Ok(Prepared { client, url, method, headers })
+}
+
+/// A reqwest error as a failure kind and human text, from its chain of causes. `url` is the request that
+/// failed; it is named in the text when a redirect took the check away from `original`.
+fn classify(error: reqwest::Error, url: &Url, original: &Url) -> (Failure, String) {
+    let timeout = error.is_timeout();
+    let dns = error.is_dns();
+    let connecting = error.is_connect();
+    let phase = if connecting {
+        "connect"
+    } else if error.is_body() || error.is_decode() {
+        "reading the body"
+    } else {
+        "request"
+    };
+    let error = error.without_url();
+
+    let mut failure: Option<Failure> = None;
+    let mut parts: Vec<String> = Vec::new();
+    // Skip reqwest's own "error sending request" and hyper-util's "client error (Connect)": the phase says it.
+    let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(e) = cause {
+        if let Some(tls) = rustls_inside(e) {
+            failure = Some(failure_of(tls));
+            parts.push(describe_error(tls));
+            break;
+        }
+        let text = e.to_string();
+        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        // An io::Error's `source()` skips the error it wraps; step into it instead.
+        let io_error = e.downcast_ref::<io::Error>();
+        let wrapped = io_error.and_then(|io| io.get_ref()).map(|inner| inner as &(dyn StdError + 'static));
+        if failure.is_none() {
+            if let Some(io_error) = io_error.filter(|io| io.kind() != io::ErrorKind::Other || wrapped.is_none()) {
+                failure = Some(io_failure(io_error, connecting));
+            } else if let Some(hyper_error) = e.downcast_ref::<hyper::Error>() {
+                failure = hyper_failure(hyper_error);
+            }
+        }
+        cause = wrapped.or_else(|| e.source());
+    }
+    if parts.is_empty() {
+        parts.push(error.to_string());
+    }
+    let failure = if timeout {
+        Failure::Timeout
+    } else if dns {
+        Failure::ResolveFailed
+    } else {
+        failure.unwrap_or(if connecting { Failure::Unreachable } else { Failure::Protocol })
+    };
+    let mut detail = format!("{phase}: {}", parts.join(": "));
+    if url != original {
+        detail.push_str(&format!(" (at {url})"));
+    }
+    (failure, detail)
+}
+
+/// The rustls error in `e`, looking through the io::Errors that carry it (TLS errors arrive as
+/// `io::Error(Other, io::Error(InvalidData, rustls::Error))`, and an io::Error's `source()` skips what it wraps).
+fn rustls_inside<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let inner = e.downcast_ref::<io::Error>()?.get_ref()?;
+    rustls_inside(inner as &(dyn StdError + 'static))
+}
+
+/// The failure a hyper error stands for, when it tells.
+fn hyper_failure(e: &hyper::Error) -> Option<Failure> {
+    if e.is_timeout() {
+        Some(Failure::Timeout)
+    } else if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        Some(Failure::ConnectionReset)
+    } else if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        Some(Failure::Protocol)
+    } else {
+        None
+    }
 }
