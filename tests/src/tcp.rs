@@ -1,4 +1,5 @@
-//! Plain TCP fixtures on loopback: an open port, a closed port, and a listener that accepts and never answers.
+//! Plain TCP fixtures on loopback: an open port, a closed port, a listener that accepts and never answers, and
+//! one whose accept queue is full, so that a connect to it times out.
 //!
 //! The listeners run on their own thread with blocking std sockets, so they work from any test, sync or async,
 //! whatever the tokio runtime flavour. Each returns its address and a [`Listener`] guard that stops the thread
@@ -16,6 +17,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// A listener whose accept queue is full, from [`full_backlog_listener`]; dropping it closes the listener and the
+/// connections that fill its queue.
+#[derive(Debug)]
+pub struct FullListener {
+    addr: SocketAddr,
+    _listener: TcpListener,
+    _queued: Vec<TcpStream>,
+}
+
+impl FullListener {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
 
 /// A running loopback listener; dropping it stops the listener and closes the connections it holds.
 #[derive(Debug)]
@@ -108,6 +125,39 @@ pub fn hanging_listener_v6() -> Option<(SocketAddr, Listener)> {
 pub fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address of a bound listener")
+}
+
+/// A listener on `127.0.0.1` that never accepts and whose accept queue is already full, so Linux drops every
+/// further SYN to it unanswered (`sk_acceptq_is_full`): a TCP connect to it times out, and nothing leaves
+/// loopback. For "connect timeout" checks.
+///
+/// It listens with a backlog of 0 (Linux then queues one connection) and is filled by connects of 200ms each,
+/// until one completes (it stays queued, held open by the returned guard) and a later one times out, which shows
+/// the queue is full. Panics if that does not happen within 8 connects (the queue never filled: not Linux?), or
+/// if it cannot bind (tests only).
+pub fn full_backlog_listener() -> (SocketAddr, FullListener) {
+    const ATTEMPTS: usize = 8;
+    const PATIENCE: Duration = Duration::from_millis(200);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .expect("create a TCP socket");
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into()).expect("bind 127.0.0.1:0");
+    socket.listen(0).expect("listen with a backlog of 0");
+    let listener = TcpListener::from(socket);
+    let addr = listener.local_addr().expect("local address of a bound listener");
+    let mut queued = Vec::new();
+    for _ in 0..ATTEMPTS {
+        match TcpStream::connect_timeout(&addr, PATIENCE) {
+            Ok(stream) => queued.push(stream),
+            // Timed out with a connection queued: the queue is full.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut && !queued.is_empty() => {
+                return (addr, FullListener { addr, _listener: listener, _queued: queued });
+            }
+            // Timed out before any connection completed: too slow a moment, try again.
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("filling the accept queue of {addr}: {e}"),
+        }
+    }
+    panic!("the accept queue of {addr} never filled: {} of {ATTEMPTS} connects completed", queued.len());
 }
 
 fn start(ip: IpAddr, mode: Mode) -> std::io::Result<(SocketAddr, Listener)> {

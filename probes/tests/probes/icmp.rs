@@ -5,7 +5,9 @@
 //!
 //! Lost echoes, ICMP errors and the unprivileged datagram socket need a network of their own: those tests re-run
 //! this test binary inside a fresh network namespace (`unshare --net`, root only; skipped with a message
-//! otherwise) whose veth pair, static neighbour and unreachable route vanish with it. Nothing leaves the machine.
+//! otherwise) where loopback can be told to stay silent, with a test host in a second namespace of the test's own
+//! and an unreachable route; all of it vanishes with them. Nothing is sent anywhere but to loopback and that test
+//! host.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -223,18 +225,30 @@ fn permission_message_names_both_fixes_concretely() {
 // ---- In a fresh network namespace ----------------------------------------------------------------------------
 
 /// Set in the child run by [`run_in_fresh_netns`]; the `#[ignore]`d inner tests do nothing without it, so
-/// `cargo test -- --ignored` on the host cannot send anything towards the namespace's test addresses.
+/// `cargo test -- --ignored` on the host cannot send anything towards the namespace's test host.
 const IN_NETNS: &str = "GONOGO_PROBES_TEST_IN_NETNS";
 
-/// Shell commands that give a fresh namespace a silent subnet and an unreachable one: 10.7.0.0/24 on a veth pair
-/// whose far end has no address, 10.7.0.5 with a static neighbour entry (its packets leave and are never
-/// answered), 10.7.0.9 without one (ARP fails fast, the kernel reports "host unreachable"), and an `unreachable`
-/// route for 10.6.0.0/16 (sending fails with EHOSTUNREACH).
-pub(crate) const SILENT_AND_UNREACHABLE: &str = "ip link set lo up \
-    && ip link add veth0 type veth peer name veth1 && ip link set veth1 up \
+/// Shell commands that give a fresh namespace a test host and an unreachable route.
+///
+/// The test host is a second network namespace, created here without a name (held by a `sleep` that is killed
+/// when this shell exits or dies; the loop waits until it has its own namespace) and joined to this one by a veth
+/// pair: it owns 10.7.0.2/24, which answers, and 10.7.0.3, which
+/// it keeps on its `lo` and, with `arp_ignore=1`, never announces on the veth, so ARP for it fails fast (one
+/// solicitation, 100ms) and the kernel reports "host unreachable" from 10.7.0.1. Only its addresses are ever
+/// sent to.
+///
+/// The `unreachable` route for 10.6.0.0/16 names no test host, but nothing is ever sent there: the kernel refuses
+/// at send time (EHOSTUNREACH) and no packet is emitted, in a namespace that has no uplink anyway. Only a route of
+/// the `unreachable`/`prohibit`/`blackhole` type makes that acceptable; never route such a prefix anywhere.
+pub(crate) const TEST_HOST_AND_UNREACHABLE_ROUTE: &str = "ip link set lo up \
+    && ip link add veth0 type veth peer name veth1 \
+    && { setpriv --pdeathsig KILL unshare --net sleep 120 & } && host=$! && trap 'kill $host' EXIT \
+    && while [ \"$(readlink /proc/$host/ns/net)\" = \"$(readlink /proc/$$/ns/net)\" ]; do sleep 0.01; done \
+    && ip link set veth1 netns $host \
+    && nsenter --net=/proc/$host/ns/net sh -ec 'ip link set lo up; ip addr add 10.7.0.3/32 dev lo; \
+        sysctl -qw net.ipv4.conf.veth1.arp_ignore=1; ip addr add 10.7.0.2/24 dev veth1; ip link set veth1 up' \
     && ip addr add 10.7.0.1/24 dev veth0 && ip link set veth0 up \
     && sysctl -qw net.ipv4.neigh.veth0.mcast_solicit=1 net.ipv4.neigh.veth0.retrans_time_ms=100 \
-    && ip neigh add 10.7.0.5 lladdr 02:00:00:00:00:05 dev veth0 \
     && ip route add unreachable 10.6.0.0/16";
 
 /// Whether this test runs as the inner half of [`run_in_fresh_netns`].
@@ -247,9 +261,9 @@ pub(crate) fn in_netns() -> bool {
 }
 
 /// Run the `#[ignore]`d test `name` (full path, e.g. `icmp::netns_…`) of this test binary in a fresh network
-/// namespace after the shell commands `setup`, then `exec prefix` (e.g. `setpriv …`, or empty). Asserts that it
-/// ran and passed; returns `false` after printing why when namespaces cannot be made here (not root, no
-/// `unshare`).
+/// namespace after the shell commands `setup`, prefixed by `exec_prefix` (e.g. `setpriv …`, or empty). Asserts
+/// that it ran and passed; returns `false` after printing why when namespaces cannot be made here (not root, no
+/// `unshare`). The shell waits for the test rather than `exec` it, so an `EXIT` trap in `setup` still runs.
 pub(crate) fn run_in_fresh_netns(name: &str, setup: &str, exec_prefix: &str) -> bool {
     let usable = Command::new("unshare")
         .args(["--net", "true"])
@@ -262,8 +276,10 @@ pub(crate) fn run_in_fresh_netns(name: &str, setup: &str, exec_prefix: &str) -> 
         return false;
     }
     let exe = std::env::current_exe().expect("path of this test binary");
-    let script =
-        format!("set -e; {setup}; exec {exec_prefix} \"$0\" --exact {name} --ignored --nocapture --test-threads=1");
+    // `setup` may be an `&&` chain, whose failure `set -e` alone would not stop at.
+    let script = format!(
+        "set -e; {{ {setup}\n}} || exit $?; {exec_prefix} \"$0\" --exact {name} --ignored --nocapture --test-threads=1"
+    );
     let mut child = Command::new("unshare")
         .args(["--net", "sh", "-c", &script])
         .arg(exe)
@@ -298,7 +314,10 @@ fn netns_params(target: &str, count: u32) -> IcmpParams {
 
 #[test]
 fn lost_echoes_and_icmp_errors() {
-    run_in_fresh_netns("icmp::netns_lost_echoes_and_icmp_errors", SILENT_AND_UNREACHABLE, "");
+    // Echo replies are off in this namespace only (the sysctl is per network namespace): loopback stays silent.
+    // The test host lives in a namespace of its own and still answers.
+    let setup = format!("{TEST_HOST_AND_UNREACHABLE_ROUTE} && sysctl -qw net.ipv4.icmp_echo_ignore_all=1");
+    run_in_fresh_netns("icmp::netns_lost_echoes_and_icmp_errors", &setup, "");
 }
 
 #[tokio::test]
@@ -310,8 +329,8 @@ async fn netns_lost_echoes_and_icmp_errors() {
     let clients = Arc::new(IcmpClients::new());
     assert_eq!(clients.socket(IpAddr::V4(Ipv4Addr::LOCALHOST)).await.expect("raw socket as root"), IcmpSocket::Raw);
 
-    // Sent, never answered.
-    let o = ping(&clients, IcmpParams { timeout: Duration::from_millis(300), ..netns_params("10.7.0.5", 3) })
+    // Sent to loopback, never answered (icmp_echo_ignore_all).
+    let o = ping(&clients, IcmpParams { timeout: Duration::from_millis(300), ..netns_params("127.0.0.1", 3) })
         .await
         .expect("ICMP permitted");
     assert_eq!((o.sent, o.received, o.loss), (3, 0, 1.0), "{o:?}");
@@ -319,26 +338,29 @@ async fn netns_lost_echoes_and_icmp_errors() {
     assert_eq!(o.samples_ms, vec![None, None, None]);
     assert_eq!(o.rtt, None);
     let detail = o.detail.expect("detail");
-    assert!(detail.contains("no reply from 10.7.0.5 to 3 echo requests within 300ms"), "{detail}");
+    assert!(detail.contains("no reply from 127.0.0.1 to 3 echo requests within 300ms"), "{detail}");
 
-    // ARP fails: the kernel answers our echo with an ICMP host unreachable, which the raw socket sees.
-    let o = ping(&clients, netns_params("10.7.0.9", 2)).await.expect("ICMP permitted");
+    // ARP for the test host's unannounced address fails: the kernel answers our echo with an ICMP host
+    // unreachable, which the raw socket sees.
+    let o = ping(&clients, netns_params("10.7.0.3", 2)).await.expect("ICMP permitted");
     assert_eq!((o.sent, o.received), (2, 0), "{o:?}");
     assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
     let detail = o.detail.expect("detail");
     assert!(detail.contains("destination host unreachable from 10.7.0.1"), "{detail}");
 
-    // The route says unreachable: sending fails at once.
+    // The route says unreachable: sending fails at once, and no packet is emitted.
     let o = ping(&clients, netns_params("10.6.0.1", 2)).await.expect("ICMP permitted");
     assert_eq!((o.sent, o.received), (2, 0), "{o:?}");
     assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
 
-    // Partial loss is not a failure: loopback answers while the silent address does not, on one client.
+    // Partial loss is not a failure: the test host answers while loopback does not, on one client.
     let (answered, silent) = tokio::join!(
-        ping(&clients, netns_params("127.0.0.1", 3)),
-        ping(&clients, IcmpParams { timeout: Duration::from_millis(300), ..netns_params("10.7.0.5", 3) }),
+        ping(&clients, netns_params("10.7.0.2", 3)),
+        ping(&clients, IcmpParams { timeout: Duration::from_millis(300), ..netns_params("127.0.0.1", 3) }),
     );
-    assert_all_answered(&answered.expect("ICMP permitted"), 3);
+    let answered = answered.expect("ICMP permitted");
+    assert_eq!(answered.address, Some(IpAddr::V4(Ipv4Addr::new(10, 7, 0, 2))));
+    assert_all_answered(&answered, 3);
     assert_eq!(silent.expect("ICMP permitted").received, 0);
 }
 

@@ -1,14 +1,17 @@
-//! TCP connect against the test kit's loopback listeners: open port, closed port (refused), a silent listener,
-//! names and IPv6. Timeouts and unreachable routes run in a fresh network namespace (see `icmp`), where a SYN can
-//! go unanswered without leaving the machine.
+//! TCP connect against the test kit's loopback listeners: open port, closed port (refused), a silent listener, a
+//! listener whose full accept queue drops SYNs (timeout), names and IPv6. Unreachable hosts and routes run in a
+//! fresh network namespace with a test host of its own (see `icmp`); nothing is sent anywhere but to loopback and
+//! that test host.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::icmp::{SILENT_AND_UNREACHABLE, in_netns, run_in_fresh_netns};
+use crate::icmp::{TEST_HOST_AND_UNREACHABLE_ROUTE, in_netns, run_in_fresh_netns};
 use gonogo_probes::tcp::{TcpObservations, TcpParams, TcpProbe};
 use gonogo_probes::{Failure, Kind, Observations, Probe};
-use gonogo_testkit::tcp::{closed_port, hanging_listener, hanging_listener_v6, open_listener, open_listener_v6};
+use gonogo_testkit::tcp::{
+    closed_port, full_backlog_listener, hanging_listener, hanging_listener_v6, open_listener, open_listener_v6,
+};
 
 fn params(host: &str, port: u16, count: u32) -> TcpParams {
     TcpParams { host: host.to_string(), port, count, timeout: Duration::from_secs(2) }
@@ -143,32 +146,39 @@ fn closed_port_is_on_loopback() {
     assert!(addr.ip().is_loopback() && addr.port() != 0);
 }
 
+#[tokio::test]
+async fn a_full_accept_queue_times_out() {
+    // The SYN reaches the listener on loopback and is dropped there, unanswered.
+    let (addr, listener) = full_backlog_listener();
+    assert_eq!(listener.addr(), addr);
+    let o = connect(TcpParams { timeout: Duration::from_millis(300), ..params("127.0.0.1", addr.port(), 2) }).await;
+    assert_eq!(o.address, Some(addr));
+    assert_eq!((o.attempts, o.connected), (2, 0), "{o:?}");
+    assert_eq!(o.failure, Some(Failure::Timeout));
+    assert_eq!(o.samples_ms, vec![None, None]);
+    assert_eq!(o.connect, None);
+    let detail = o.detail.expect("detail");
+    assert!(detail.contains("no answer within 300ms"), "{detail}");
+}
+
 #[test]
-fn timeouts_and_unreachable_routes() {
-    run_in_fresh_netns("tcp::netns_timeouts_and_unreachable_routes", SILENT_AND_UNREACHABLE, "");
+fn unreachable_hosts_and_routes() {
+    run_in_fresh_netns("tcp::netns_unreachable_hosts_and_routes", TEST_HOST_AND_UNREACHABLE_ROUTE, "");
 }
 
 #[tokio::test]
-#[ignore = "runs inside a fresh network namespace, through `timeouts_and_unreachable_routes`"]
-async fn netns_timeouts_and_unreachable_routes() {
+#[ignore = "runs inside a fresh network namespace, through `unreachable_hosts_and_routes`"]
+async fn netns_unreachable_hosts_and_routes() {
     if !in_netns() {
         return;
     }
     let quick = |host: &str, count| TcpParams { timeout: Duration::from_millis(300), ..params(host, 443, count) };
 
-    // The SYN leaves and is never answered.
-    let o = connect(quick("10.7.0.5", 2)).await;
-    assert_eq!((o.attempts, o.connected), (2, 0), "{o:?}");
-    assert_eq!(o.failure, Some(Failure::Timeout));
-    assert_eq!(o.samples_ms, vec![None, None]);
-    let detail = o.detail.expect("detail");
-    assert!(detail.contains("no answer within 300ms"), "{detail}");
-
-    // ARP fails: the kernel reports the host unreachable.
-    let o = connect(TcpParams { timeout: Duration::from_secs(2), ..quick("10.7.0.9", 1) }).await;
+    // ARP for the test host's unannounced address fails: the kernel reports the host unreachable.
+    let o = connect(TcpParams { timeout: Duration::from_secs(2), ..quick("10.7.0.3", 1) }).await;
     assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
 
-    // The route says unreachable.
+    // The route says unreachable: connect fails at once, and no packet is emitted.
     let o = connect(quick("10.6.0.1", 1)).await;
     assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
     let detail = o.detail.expect("detail");
