@@ -35,8 +35,9 @@ pub struct Config {
     pub checks: Vec<Check>,
     /// The HTTPS API of `gonogo serve`; `None` when the file has no `[api]` table (serve then refuses to start).
     pub api: Option<Api>,
-    /// API bearer tokens, kept as SHA-256 hashes only.
+    /// API bearer tokens, kept as SHA-256 hashes only, in file order. Names and hashes are unique.
     pub tokens: Vec<Token>,
+    /// Where runs are kept; defaults when the file has no `[storage]` table.
     pub storage: Storage,
     /// Optional extra plain-HTTP listener serving `/metrics` only, for a local Prometheus.
     pub metrics: Option<MetricsListener>,
@@ -75,6 +76,7 @@ pub struct Phase {
     /// True for the five standard phases (declared or not).
     pub standard: bool,
     /// Run this phase periodically under `gonogo serve` (jittered), so Prometheus sees fresh values.
+    /// From 10s to 7 days; `None`: only on demand.
     pub every: Option<Duration>,
 }
 
@@ -86,7 +88,8 @@ pub const DEFAULT_KEEP_RUNS: usize = 500;
 /// `[api]`: where and how `gonogo serve` listens.
 #[derive(Debug, Clone)]
 pub struct Api {
-    /// Port 0 picks a free port (the bound address is logged and written to `state_dir/api.addr`).
+    /// An IP address and port (no host names). Port 0 picks a free port (the bound address is logged and written
+    /// to `state_dir/api.addr`).
     pub listen: std::net::SocketAddr,
     /// `None` only with `insecure = true` or on a loopback address (plain HTTP).
     pub tls: Option<ApiTls>,
@@ -95,9 +98,15 @@ pub struct Api {
 }
 
 /// TLS material of the API: PEM files.
+///
+/// A relative path in the file is resolved against the config file's directory, so these paths are absolute
+/// whenever the config file's path is. The files are not read during validation: `gonogo serve` reports an
+/// unreadable or malformed file, with its path, when it starts.
 #[derive(Debug, Clone)]
 pub struct ApiTls {
+    /// The server certificate, followed by any intermediates (`tls_cert`).
     pub cert: PathBuf,
+    /// The certificate's private key (`tls_key`).
     pub key: PathBuf,
     /// When set, clients must present a certificate signed by this CA (mutual TLS).
     pub client_ca: Option<PathBuf>,
@@ -115,6 +124,10 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order they are listed in messages.
+    pub const ALL: [Role; 3] = [Role::Read, Role::Trigger, Role::Signoff];
+
+    /// The role's name in the file: `read`, `trigger` or `signoff`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Read => "read",
@@ -122,22 +135,30 @@ impl Role {
             Role::Signoff => "signoff",
         }
     }
+
+    /// The role named `name` (exactly as [`Role::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
 }
 
 /// `[[token]]`: a bearer token, stored as the SHA-256 of its text.
 #[derive(Debug, Clone)]
 pub struct Token {
+    /// Unique among tokens; lowercase letters, digits, '-' and '_'. Shown in logs and the journal.
     pub name: String,
+    /// SHA-256 of the token text (the bearer credential itself is never in the file).
     pub sha256: [u8; 32],
+    /// At least one, no duplicates, in file order.
     pub roles: Vec<Role>,
 }
 
 /// `[storage]`.
 #[derive(Debug, Clone)]
 pub struct Storage {
-    /// Runs, journal and `api.addr` live here.
+    /// Runs, journal and `api.addr` live here. Always an absolute path.
     pub state_dir: PathBuf,
-    /// How many runs to keep (oldest deleted first).
+    /// How many runs to keep (oldest deleted first); 1 to 100000.
     pub keep_runs: usize,
 }
 
@@ -150,6 +171,7 @@ impl Default for Storage {
 /// `[metrics]`.
 #[derive(Debug, Clone)]
 pub struct MetricsListener {
+    /// An IP address and port, never the same as a non-zero `[api] listen`.
     pub listen: std::net::SocketAddr,
 }
 

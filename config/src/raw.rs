@@ -9,6 +9,10 @@
 //! `expect` table on its own; when a table fails it drops the offending key, records the problem and tries again.
 //! So an unknown key in one check, a wrong type in another and a typo in `[defaults]` are reported together.
 //! The [`KeyInfo`] tables list the keys each table accepts, with the kinds they apply to.
+//!
+//! The tables of `gonogo serve` (`[api]`, `[[token]]`, `[storage]`, `[metrics]`) are read the same way;
+//! `[api]`, `[metrics]` and each `[[token]]` keep a [`TableMeta`] so that validation can tell a missing key from
+//! one whose value was rejected (and already reported).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -34,6 +38,15 @@ pub struct RawConfig {
     /// `[[check]]` tables in file order.
     #[serde(default)]
     pub check: Vec<Spanned<RawCheck>>,
+    /// `[api]`.
+    pub api: Option<Spanned<RawApi>>,
+    /// `[[token]]` tables in file order.
+    #[serde(default)]
+    pub token: Vec<Spanned<RawToken>>,
+    /// `[storage]`.
+    pub storage: Option<Spanned<RawStorage>>,
+    /// `[metrics]`.
+    pub metrics: Option<Spanned<RawMetrics>>,
 }
 
 /// `[site]`.
@@ -62,6 +75,63 @@ pub struct RawDefaults {
 pub struct RawPhase {
     /// Shown in reports.
     pub description: Option<Spanned<String>>,
+    /// Run the phase periodically under `gonogo serve` (duration string).
+    pub every: Option<Spanned<String>>,
+}
+
+/// `[api]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// `address:port` to listen on.
+    pub listen: Option<Spanned<String>>,
+    /// PEM certificate (chain) file.
+    pub tls_cert: Option<Spanned<String>>,
+    /// PEM private key file.
+    pub tls_key: Option<Spanned<String>>,
+    /// PEM file of CA certificates client certificates must chain to.
+    pub client_ca: Option<Spanned<String>>,
+    /// Allow plain HTTP on a non-loopback address.
+    pub insecure: Option<Spanned<bool>>,
+    /// Filled by `load`, not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
+/// One `[[token]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    /// Unique token name.
+    pub name: Option<Spanned<String>>,
+    /// SHA-256 of the token text, hex.
+    pub sha256: Option<Spanned<String>>,
+    /// What the token may do.
+    pub roles: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Filled by `load`, not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// Absolute path of the state directory.
+    pub state_dir: Option<Spanned<String>>,
+    /// Runs kept.
+    pub keep_runs: Option<Spanned<i64>>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// `address:port` of the plain-HTTP `/metrics` listener.
+    pub listen: Option<Spanned<String>>,
+    /// Filled by `load`, not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
 }
 
 /// One `[[check]]`: every key of every kind. Integers are `i64` so that range errors get our own messages.
@@ -172,9 +242,9 @@ pub struct RawExpect {
 /// What `load` learnt about a table besides its values.
 #[derive(Debug, Default, Clone)]
 pub struct TableMeta {
-    /// Position of the index-th element of its array (`[[check]]`), 0-based.
+    /// Position of the index-th element of its array (`[[check]]`, `[[token]]`), 0-based.
     pub index: usize,
-    /// Key path prefix used in messages, e.g. `check "gw-ping"` or `check[3]`.
+    /// Key path prefix used in messages, e.g. `check "gw-ping"`, `check[3]`, `token "noc"` or `api`.
     pub path: String,
     /// The keys that were read, with the span of the key itself, in file order.
     pub keys: Vec<(String, Range<usize>)>,
@@ -232,6 +302,10 @@ pub const TOP_KEYS: &[KeyInfo] = &[
     key("defaults", ALL, "a table: [defaults]"),
     key("phase", ALL, "a table of phases: [phase.NAME]"),
     key("check", ALL, "an array of tables: [[check]]"),
+    key("api", ALL, "a table: [api]"),
+    key("token", ALL, "an array of tables: [[token]]"),
+    key("storage", ALL, "a table: [storage]"),
+    key("metrics", ALL, "a table: [metrics]"),
 ];
 
 /// `[site]` keys.
@@ -241,7 +315,34 @@ pub const SITE_KEYS: &[KeyInfo] = &[key("name", ALL, STRING), key("ods_code", AL
 pub const DEFAULTS_KEYS: &[KeyInfo] = &[key("timeout", ALL, DURATION), key("concurrency", ALL, WHOLE)];
 
 /// `[phase.NAME]` keys.
-pub const PHASE_KEYS: &[KeyInfo] = &[key("description", ALL, STRING)];
+pub const PHASE_KEYS: &[KeyInfo] =
+    &[key("description", ALL, STRING), key("every", ALL, "a duration string such as \"15m\" or \"1h\"")];
+
+const LISTEN: &str = "an address:port string such as \"127.0.0.1:9443\"";
+const PEM_FILE: &str = "a file path string";
+
+/// `[api]` keys.
+pub const API_KEYS: &[KeyInfo] = &[
+    key("listen", ALL, LISTEN),
+    key("tls_cert", ALL, PEM_FILE),
+    key("tls_key", ALL, PEM_FILE),
+    key("client_ca", ALL, PEM_FILE),
+    key("insecure", ALL, BOOL),
+];
+
+/// `[[token]]` keys.
+pub const TOKEN_KEYS: &[KeyInfo] = &[
+    key("name", ALL, "a string such as \"cnsp-noc\""),
+    key("sha256", ALL, "a string of 64 hex characters"),
+    key("roles", ALL, "an array of roles such as [\"read\", \"trigger\"]"),
+];
+
+/// `[storage]` keys.
+pub const STORAGE_KEYS: &[KeyInfo] =
+    &[key("state_dir", ALL, "an absolute path string such as \"/var/lib/gonogo\""), key("keep_runs", ALL, WHOLE)];
+
+/// `[metrics]` keys.
+pub const METRICS_KEYS: &[KeyInfo] = &[key("listen", ALL, LISTEN)];
 
 /// `[[check]]` keys, common ones first, then by kind.
 pub const CHECK_KEYS: &[KeyInfo] = &[
@@ -327,6 +428,28 @@ pub(crate) fn load(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
             }
             "phase" => load_phases(value, &mut config, report),
             "check" => load_checks(value, &mut config, report),
+            "api" => {
+                config.api =
+                    table_with_meta::<RawApi>(value, "api", "a table: [api]", API_KEYS, None, "[api] keys", report)
+                        .map(|(api, meta)| with_meta(api, meta, "api", |a, m| a.meta = m));
+            }
+            "token" => load_tokens(value, &mut config, report),
+            "storage" => {
+                config.storage =
+                    table::<RawStorage>(value, "storage", "a table: [storage]", STORAGE_KEYS, "[storage] keys", report);
+            }
+            "metrics" => {
+                config.metrics = table_with_meta::<RawMetrics>(
+                    value,
+                    "metrics",
+                    "a table: [metrics]",
+                    METRICS_KEYS,
+                    None,
+                    "[metrics] keys",
+                    report,
+                )
+                .map(|(metrics, meta)| with_meta(metrics, meta, "metrics", |m, meta| m.meta = meta));
+            }
             other => report.at(key_span, other, unknown_key_message(other, TOP_KEYS, "top-level keys")),
         }
     }
@@ -417,10 +540,50 @@ fn load_check(index: usize, value: Spanned<DeValue<'_>>, report: &mut Report<'_>
 
 /// `check "NAME"` when the check has a usable name, else `check[INDEX]` (0-based).
 fn check_path(index: usize, table: &DeTable<'_>) -> String {
+    element_path("check", index, table)
+}
+
+/// `WHAT "NAME"` when the array element has a usable name, else `WHAT[INDEX]` (0-based).
+fn element_path(what: &str, index: usize, table: &DeTable<'_>) -> String {
     match table.get("name").and_then(|n| n.get_ref().as_str()) {
-        Some(name) if crate::validate::is_valid_name(name) => format!("check \"{name}\""),
-        _ => format!("check[{index}]"),
+        Some(name) if crate::validate::is_valid_name(name) => format!("{what} \"{name}\""),
+        _ => format!("{what}[{index}]"),
     }
+}
+
+fn load_tokens(value: Spanned<DeValue<'_>>, config: &mut RawConfig, report: &mut Report<'_>) {
+    let span = value.span();
+    let DeValue::Array(tokens) = value.into_inner() else {
+        report.at(span, "token", "expected an array of tables; write each token under its own [[token]] header");
+        return;
+    };
+    for (index, value) in tokens.iter().enumerate() {
+        let span = value.span();
+        let DeValue::Table(table) = value.get_ref() else {
+            report.at(
+                span,
+                format!("token[{index}]"),
+                "expected a table; write each token under its own [[token]] header",
+            );
+            continue;
+        };
+        let path = element_path("token", index, table);
+        if let Some((token, mut meta)) =
+            table_with_meta::<RawToken>(value.clone(), &path, "a table", TOKEN_KEYS, None, "token keys", report)
+        {
+            meta.index = index;
+            config.token.push(with_meta(token, meta, &path, |t, m| t.meta = m));
+        }
+    }
+}
+
+/// Store `meta` (with its key path set to `path`) in the table read, through `set`.
+fn with_meta<T>(table: Spanned<T>, mut meta: TableMeta, path: &str, set: impl FnOnce(&mut T, TableMeta)) -> Spanned<T> {
+    let span = table.span();
+    let mut table = table.into_inner();
+    meta.path = path.to_owned();
+    set(&mut table, meta);
+    Spanned::new(span, table)
 }
 
 /// Deserialize the table `value` (at key path `path`) as `T`, reporting each problem; `None` when `value` is
@@ -660,5 +823,40 @@ mod tests {
             assert!(check_doc.contains(&format!("\n            {} = ", info.name)), "{}", info.name);
         }
         assert!(expect.get_ref().loss_max.is_some());
+    }
+
+    /// As `key_tables_match_the_structs`, for the other tables: `doc` sets every key of `keys`, each is a field of
+    /// `T`, and every field of `T` is read.
+    fn assert_keys_match<T: DeserializeOwned + std::fmt::Debug>(doc: &str, keys: &[KeyInfo]) {
+        let value: T = toml::from_str(doc).unwrap_or_else(|e| panic!("every listed key is a field: {e}"));
+        let shown = format!("{value:?}");
+        assert_eq!(shown.matches(": None").count(), 0, "a field is missing from the document: {shown}");
+        for info in keys {
+            assert!(doc.lines().any(|l| l.starts_with(&format!("{} = ", info.name))), "{}", info.name);
+        }
+        assert_eq!(doc.lines().filter(|l| !l.is_empty()).count(), keys.len(), "a key of the document is not listed");
+    }
+
+    #[test]
+    fn serve_key_tables_match_the_structs() {
+        assert_keys_match::<RawSite>("name = \"a\"\nods_code = \"b\"", SITE_KEYS);
+        assert_keys_match::<RawDefaults>("timeout = \"1s\"\nconcurrency = 1", DEFAULTS_KEYS);
+        assert_keys_match::<RawPhase>("description = \"a\"\nevery = \"1m\"", PHASE_KEYS);
+        assert_keys_match::<RawApi>(
+            "listen = \"a\"\ntls_cert = \"b\"\ntls_key = \"c\"\nclient_ca = \"d\"\ninsecure = true",
+            API_KEYS,
+        );
+        assert_keys_match::<RawToken>("name = \"a\"\nsha256 = \"b\"\nroles = [\"read\"]", TOKEN_KEYS);
+        assert_keys_match::<RawStorage>("state_dir = \"/a\"\nkeep_runs = 1", STORAGE_KEYS);
+        assert_keys_match::<RawMetrics>("listen = \"a\"", METRICS_KEYS);
+    }
+
+    #[test]
+    fn top_keys_are_the_raw_config_fields() {
+        let shown = format!("{:?}", RawConfig::default());
+        for info in TOP_KEYS {
+            assert!(shown.contains(&format!(" {}: ", info.name)), "{} is not a RawConfig field: {shown}", info.name);
+        }
+        assert_eq!(shown.matches(": ").count(), TOP_KEYS.len(), "a RawConfig field is not in TOP_KEYS: {shown}");
     }
 }

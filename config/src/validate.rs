@@ -3,7 +3,11 @@
 //! Nothing stops at the first problem: each rule records its problem in a `Report` and validation carries on
 //! with the next key, so the operator sees every mistake in one run. A problem about a value points at the
 //! value; one about a key (unknown, not for this kind) points at the key; a missing key points at the table
-//! header (`[[check]]`).
+//! header (`[[check]]`, `[api]`).
+//!
+//! Paths in `[api]` (`tls_cert`, `tls_key`, `client_ca`) are resolved against the config file's directory when
+//! relative. Whether those files exist and hold PEM is not checked here (this crate does no I/O beyond reading the
+//! config): `gonogo serve` reports an unreadable file, with its path, when it starts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -15,11 +19,15 @@ use toml::Spanned;
 
 use crate::error::{Problems, Report};
 use crate::model::{
-    Check, CheckSpec, Config, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_ICMP_COUNT, DEFAULT_ICMP_INTERVAL,
-    DEFAULT_ICMP_SIZE, DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect, HttpCheck, HttpExpect, IcmpCheck, IcmpExpect,
-    Phase, STANDARD_PHASES, Site, TcpCheck, TcpExpect, TlsCheck, TlsExpect,
+    Api, ApiTls, Check, CheckSpec, Config, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_ICMP_COUNT,
+    DEFAULT_ICMP_INTERVAL, DEFAULT_ICMP_SIZE, DEFAULT_KEEP_RUNS, DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect,
+    HttpCheck, HttpExpect, IcmpCheck, IcmpExpect, MetricsListener, Phase, Role, STANDARD_PHASES, Site, Storage,
+    TcpCheck, TcpExpect, TlsCheck, TlsExpect, Token,
 };
-use crate::raw::{self, CHECK_KEYS, EXPECT_KEYS, KINDS, RawCheck, RawConfig, RawExpect, TableMeta};
+use crate::raw::{
+    self, CHECK_KEYS, EXPECT_KEYS, KINDS, RawApi, RawCheck, RawConfig, RawExpect, RawMetrics, RawStorage, RawToken,
+    TableMeta,
+};
 
 /// DNS record types a dns check may ask for.
 pub const RECORD_TYPES: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "PTR", "SRV"];
@@ -41,6 +49,15 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 pub const MAX_ICMP_SIZE: i64 = 65_000;
 /// Largest HTTP `body_limit` (1 GiB).
 pub const MAX_BODY_LIMIT: i64 = 1024 * 1024 * 1024;
+/// Shortest phase `every`.
+pub const MIN_EVERY: Duration = Duration::from_secs(10);
+/// Longest phase `every` (7 days).
+pub const MAX_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Largest `[storage] keep_runs`.
+pub const MAX_KEEP_RUNS: i64 = 100_000;
+
+/// The hint given with any `sha256` that is not a hex SHA-256 digest.
+const SHA256_HINT: &str = "store the SHA-256 of the token, not the token: printf %s \"$TOKEN\" | sha256sum";
 
 const DURATION_HINT: &str = "write a duration such as \"200ms\", \"2s\" or \"1m30s\"";
 
@@ -76,9 +93,11 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
                 "phase names use lowercase letters, digits, '-' and '_', starting with a letter or digit",
             );
         }
-        let description = phase.into_inner().description.map(Spanned::into_inner);
+        let phase = phase.into_inner();
+        let every = phase.every.and_then(|e| every(&e, &format!("phase.{name}.every"), report));
+        let description = phase.description.map(Spanned::into_inner);
         let standard = STANDARD_PHASES.contains(&name.as_str());
-        phases.insert(name.clone(), Phase { name, description, standard, every: None });
+        phases.insert(name.clone(), Phase { name, description, standard, every });
     }
 
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
@@ -106,17 +125,380 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
         }
     }
 
-    Config {
-        path: path.to_path_buf(),
-        site,
-        defaults,
-        phases,
-        checks,
-        api: None,
-        tokens: Vec::new(),
-        storage: crate::model::Storage::default(),
-        metrics: None,
+    // Relative paths in the file are relative to the file's directory, not to the agent's working directory.
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let (api_listen, api) = raw.api.map(|a| api(a, dir, report)).unwrap_or_default();
+    let tokens = tokens(raw.token, report);
+    let storage = raw.storage.map(|s| storage(s.into_inner(), report)).unwrap_or_default();
+    let metrics = raw.metrics.and_then(|m| metrics(m, api_listen, report));
+
+    Config { path: path.to_path_buf(), site, defaults, phases, checks, api, tokens, storage, metrics }
+}
+
+/// A phase's `every`: a duration from [`MIN_EVERY`] to [`MAX_EVERY`].
+fn every(value: &Spanned<String>, key: &str, report: &mut Report<'_>) -> Option<Duration> {
+    let d = duration(value, key, report)?;
+    if d < MIN_EVERY {
+        report.at(value.span(), key, format!("{:?} is too short; a phase may run at most every 10s", value.get_ref()));
+        None
+    } else if d > MAX_EVERY {
+        report.at(
+            value.span(),
+            key,
+            format!(
+                "{:?} is too long; every may be at most 7d (leave it out to run the phase only on demand)",
+                value.get_ref()
+            ),
+        );
+        None
+    } else {
+        Some(d)
     }
+}
+
+/// `[api]`: its listen address (when valid, for comparing with `[metrics]`) and the whole table when valid.
+fn api(raw: Spanned<RawApi>, dir: &Path, report: &mut Report<'_>) -> (Option<SocketAddr>, Option<Api>) {
+    let before = report.count();
+    let header = raw.span().start..raw.span().start;
+    let raw = raw.into_inner();
+    let meta = &raw.meta;
+    let listen = match &raw.listen {
+        Some(l) => listen_addr(l.get_ref().trim()).map_err(|e| report.at(l.span(), "api.listen", e)).ok(),
+        None => {
+            if !meta.was_rejected("listen") {
+                report.at(
+                    header.clone(),
+                    "api",
+                    "missing `listen`; add listen = \"127.0.0.1:9443\", the address and port the API listens on",
+                );
+            }
+            None
+        }
+    };
+    let cert = pem_path(&raw.tls_cert, "api.tls_cert", "the PEM certificate (chain) of the API", dir, report);
+    let key = pem_path(&raw.tls_key, "api.tls_key", "the PEM private key of tls_cert", dir, report);
+    let client_ca = pem_path(
+        &raw.client_ca,
+        "api.client_ca",
+        "a PEM file of the CA certificates clients must present",
+        dir,
+        report,
+    );
+    let given = |key: &str| meta.key_span(key).is_some() || meta.was_rejected(key);
+    let (has_cert, has_key) = (given("tls_cert"), given("tls_key"));
+    if has_cert && !has_key {
+        report.at(
+            header.clone(),
+            "api",
+            "missing `tls_key`, which tls_cert needs; add tls_key = \"/etc/gonogo/tls/agent.key\" (the certificate's \
+             PEM private key), or remove tls_cert to serve plain HTTP",
+        );
+    } else if has_key && !has_cert {
+        report.at(
+            header.clone(),
+            "api",
+            "missing `tls_cert`, which tls_key needs; add tls_cert = \"/etc/gonogo/tls/agent.crt\" (the PEM \
+             certificate for the key), or remove tls_key to serve plain HTTP",
+        );
+    } else if !has_cert && !has_key {
+        if let Some(span) = meta.key_span("client_ca") {
+            report.at(
+                span,
+                "api.client_ca",
+                "client certificates need TLS: set tls_cert and tls_key too, or remove client_ca",
+            );
+        }
+        let insecure = raw.insecure.as_ref().is_some_and(|i| *i.get_ref()) || meta.was_rejected("insecure");
+        if let (Some(addr), Some(l)) = (listen, &raw.listen)
+            && !insecure
+            && !addr.ip().to_canonical().is_loopback()
+        {
+            report.at(
+                l.span(),
+                "api.listen",
+                format!(
+                    "plain HTTP on non-loopback address {} would expose the API unencrypted: set tls_cert and \
+                     tls_key, or insecure = true to accept that",
+                    addr.ip()
+                ),
+            );
+        }
+    }
+    if report.count() > before {
+        return (listen, None);
+    }
+    let tls = match (cert, key, client_ca) {
+        (Some(Some(cert)), Some(Some(key)), Some(client_ca)) => Some(ApiTls { cert, key, client_ca }),
+        _ => None,
+    };
+    let insecure = raw.insecure.as_ref().is_some_and(|i| *i.get_ref());
+    (listen, listen.map(|listen| Api { listen, tls, insecure }))
+}
+
+/// A PEM file path: not empty; relative paths resolved against `dir`. `what` completes "give the path of …".
+fn pem_path(
+    value: &Option<Spanned<String>>,
+    key: &str,
+    what: &str,
+    dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<Option<PathBuf>> {
+    match value {
+        Some(v) if v.get_ref().trim().is_empty() => {
+            report.at(v.span(), key, format!("must not be empty; give the path of {what}"));
+            None
+        }
+        Some(v) => Some(Some(dir.join(v.get_ref()))),
+        None => Some(None),
+    }
+}
+
+/// `[[token]]` tables, in file order; names and hashes must be unique.
+fn tokens(raw: Vec<Spanned<RawToken>>, report: &mut Report<'_>) -> Vec<Token> {
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    let mut hashes: BTreeMap<[u8; 32], usize> = BTreeMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for token in raw {
+        let span = token.span();
+        let line = report.position(span.start).0;
+        let token = token.into_inner();
+        let path = token.meta.path.clone();
+        if let Some(name) = &token.name {
+            let value = name.get_ref();
+            if let Some(first) = names.get(value) {
+                report.at(
+                    name.span(),
+                    format!("{path}.name"),
+                    format!(
+                        "duplicate token name {value:?}, first used by the token at line {first}; names must be unique"
+                    ),
+                );
+            } else {
+                names.insert(value.clone(), line);
+            }
+        }
+        // One secret with two role sets: which applies would depend on lookup order. (A malformed hash is
+        // reported by `token`.)
+        if let Some(hash) = &token.sha256
+            && let Ok(digest) = sha256_hex(hash.get_ref())
+        {
+            if let Some(first) = hashes.get(&digest) {
+                report.at(
+                    hash.span(),
+                    format!("{path}.sha256"),
+                    format!(
+                        "same hash as the token at line {first}; give each token its own secret (and one token \
+                         the roles it needs)"
+                    ),
+                );
+            } else {
+                hashes.insert(digest, line);
+            }
+        }
+        out.extend(self::token(token, span.start..span.start, report));
+    }
+    out
+}
+
+/// One `[[token]]`; `header` is its header's position.
+fn token(raw: RawToken, header: Range<usize>, report: &mut Report<'_>) -> Option<Token> {
+    let meta = &raw.meta;
+    let p = |key: &str| format!("{}.{key}", meta.path);
+    let name = match &raw.name {
+        Some(name) if is_valid_name(name.get_ref()) => Some(name.get_ref().clone()),
+        Some(name) => {
+            report.at(
+                name.span(),
+                p("name"),
+                format!(
+                    "{:?} is not a valid token name; use lowercase letters, digits, '-' and '_', starting with a \
+                     letter or digit, such as \"cnsp-noc\"",
+                    name.get_ref()
+                ),
+            );
+            None
+        }
+        None => {
+            if !meta.was_rejected("name") {
+                report.at(
+                    header.clone(),
+                    meta.path.clone(),
+                    "missing `name`; add name = \"…\" (unique, such as \"cnsp-noc\")",
+                );
+            }
+            None
+        }
+    };
+    let sha256 = match &raw.sha256 {
+        // The value is never quoted back: it may be a clear-text token.
+        Some(h) => sha256_hex(h.get_ref()).map_err(|e| report.at(h.span(), p("sha256"), e)).ok(),
+        None => {
+            if !meta.was_rejected("sha256") {
+                report.at(
+                    header.clone(),
+                    meta.path.clone(),
+                    "missing `sha256`; add sha256 = \"…\", the SHA-256 of the token in hex: printf %s \"$TOKEN\" | \
+                     sha256sum",
+                );
+            }
+            None
+        }
+    };
+    let roles = match &raw.roles {
+        Some(list) if list.get_ref().is_empty() => {
+            report.at(list.span(), p("roles"), format!("must name at least one role: {}", role_list()));
+            None
+        }
+        Some(list) => {
+            let mut ok = true;
+            let mut roles = Vec::with_capacity(list.get_ref().len());
+            for item in list.get_ref() {
+                match Role::from_name(item.get_ref()) {
+                    Some(role) if roles.contains(&role) => {
+                        report.at(item.span(), p("roles"), format!("role {:?} is listed twice", item.get_ref()));
+                        ok = false;
+                    }
+                    Some(role) => roles.push(role),
+                    None => {
+                        report.at(
+                            item.span(),
+                            p("roles"),
+                            format!("unknown role {:?}; roles: {}", item.get_ref(), role_list()),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(roles)
+        }
+        None => {
+            if !meta.was_rejected("roles") {
+                report.at(
+                    header,
+                    meta.path.clone(),
+                    format!("missing `roles`; add roles = [\"read\"] naming what the token may do: {}", role_list()),
+                );
+            }
+            None
+        }
+    };
+    Some(Token { name: name?, sha256: sha256?, roles: roles? })
+}
+
+/// "read, trigger, signoff".
+fn role_list() -> String {
+    Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// 64 hex digits (either case) → 32 bytes. The error never quotes the value.
+fn sha256_hex(value: &str) -> Result<[u8; 32], String> {
+    let length = value.chars().count();
+    if length != 64 {
+        return Err(format!(
+            "not a SHA-256 hex digest: expected 64 hex characters, found {length} characters; {SHA256_HINT}"
+        ));
+    }
+    if !value.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "not a SHA-256 hex digest: 64 characters, but not all hex digits (0-9, a-f); {SHA256_HINT}"
+        ));
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(value.as_bytes().chunks_exact(2)) {
+        let digit = |b: u8| char::from(b).to_digit(16).unwrap_or_default() as u8;
+        *byte = digit(pair[0]) << 4 | digit(pair[1]);
+    }
+    Ok(out)
+}
+
+fn storage(raw: RawStorage, report: &mut Report<'_>) -> Storage {
+    let default = Storage::default();
+    let state_dir = raw.state_dir.and_then(|d| {
+        if Path::new(d.get_ref()).is_absolute() {
+            Some(PathBuf::from(d.into_inner()))
+        } else {
+            report.at(
+                d.span(),
+                "storage.state_dir",
+                format!(
+                    "{:?} is not an absolute path; write the state directory's full path, such as \"/var/lib/gonogo\"",
+                    d.get_ref()
+                ),
+            );
+            None
+        }
+    });
+    let keep_runs = raw
+        .keep_runs
+        .and_then(|k| int_in(&k, "storage.keep_runs", 1, MAX_KEEP_RUNS, " runs", report))
+        .map_or(DEFAULT_KEEP_RUNS, |k| k as usize);
+    Storage { state_dir: state_dir.unwrap_or(default.state_dir), keep_runs }
+}
+
+/// `[metrics]`; `api_listen` is the `[api]` listen address, when valid.
+fn metrics(
+    raw: Spanned<RawMetrics>,
+    api_listen: Option<SocketAddr>,
+    report: &mut Report<'_>,
+) -> Option<MetricsListener> {
+    let header = raw.span().start..raw.span().start;
+    let raw = raw.into_inner();
+    let Some(l) = &raw.listen else {
+        if !raw.meta.was_rejected("listen") {
+            report.at(
+                header,
+                "metrics",
+                "missing `listen`; add listen = \"127.0.0.1:9144\", the address and port of the /metrics listener, \
+                 or remove [metrics]",
+            );
+        }
+        return None;
+    };
+    let listen = listen_addr(l.get_ref().trim()).map_err(|e| report.at(l.span(), "metrics.listen", e)).ok()?;
+    if api_listen == Some(listen) && listen.port() != 0 {
+        report.at(
+            l.span(),
+            "metrics.listen",
+            format!(
+                "{listen} is the [api] listen address too; give the metrics listener a port of its own, such as {}",
+                SocketAddr::new(listen.ip(), 9144)
+            ),
+        );
+        return None;
+    }
+    Some(MetricsListener { listen })
+}
+
+/// An address to listen on: `ip:port`, IPv6 as `[addr]:port`; port 0 picks a free port. No host names: nothing
+/// is looked up.
+fn listen_addr(value: &str) -> Result<SocketAddr, String> {
+    const FORM: &str = "write \"address:port\" such as \"127.0.0.1:9443\" or \"0.0.0.0:9443\", IPv6 as \"[::1]:9443\"";
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bracketed = value.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    if let Ok(ip) = bracketed.unwrap_or(value).parse::<IpAddr>() {
+        return if ip.is_ipv6() && bracketed.is_none() {
+            Err(format!("{value:?}: put an IPv6 address in brackets and add a port; {FORM}"))
+        } else {
+            Err(format!("{value:?} has no port; {FORM}"))
+        };
+    }
+    if let Some((host, port)) = value.rsplit_once(':') {
+        let unbracketed = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        if unbracketed.parse::<IpAddr>().is_ok() {
+            return Err(format!("{port:?} is not a port; ports are 0 to 65535 (0 picks a free port); {FORM}"));
+        }
+        if is_dns_name(host) {
+            return Err(format!(
+                "{value:?} is a host name; listen on an IP address (\"0.0.0.0\" for every IPv4 address, \"[::]\" \
+                 for every IPv6 address); {FORM}"
+            ));
+        }
+    } else if is_dns_name(value) {
+        return Err(format!("{value:?} is a host name without a port; listen on an IP address; {FORM}"));
+    }
+    Err(format!("{value:?} is not an address:port; {FORM}"))
 }
 
 fn site(raw: raw::RawSite, report: &mut Report<'_>) -> Site {
@@ -918,6 +1300,48 @@ mod tests {
         assert!(dns_server("dns.example:53").is_err_and(|e| e.contains("is a name")));
         assert!(dns_server("1.2.3.4:0").is_err());
         assert!(dns_server("1.2.3:53").is_err());
+    }
+
+    #[test]
+    fn listen_addrs() {
+        assert_eq!(listen_addr("127.0.0.1:9443"), Ok("127.0.0.1:9443".parse().expect("addr")));
+        assert_eq!(listen_addr("0.0.0.0:0"), Ok("0.0.0.0:0".parse().expect("addr")));
+        assert_eq!(listen_addr("[::1]:9443"), Ok("[::1]:9443".parse().expect("addr")));
+        assert_eq!(listen_addr("[::]:65535"), Ok("[::]:65535".parse().expect("addr")));
+        for (bad, fragment) in [
+            ("127.0.0.1", "has no port"),
+            ("[::1]", "has no port"),
+            ("::1", "put an IPv6 address in brackets"),
+            ("2001:db8::1:443", "put an IPv6 address in brackets"),
+            ("127.0.0.1:65536", "\"65536\" is not a port; ports are 0 to 65535"),
+            ("[::1]:https", "\"https\" is not a port"),
+            ("127.0.0.1:", "\"\" is not a port"),
+            ("localhost:9443", "is a host name; listen on an IP address"),
+            ("localhost", "is a host name without a port"),
+            ("", "is not an address:port"),
+            ("1.2.3:80", "is not an address:port"),
+            ("a b:80", "is not an address:port"),
+        ] {
+            let e = listen_addr(bad).expect_err(bad);
+            assert!(e.contains(fragment), "{bad}: {e}");
+            assert!(e.contains("write \"address:port\""), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn sha256_hex_digests() {
+        let lower = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let bytes = sha256_hex(lower).expect("lower case");
+        assert_eq!((bytes[0], bytes[1], bytes[31]), (0x9f, 0x86, 0x08));
+        assert_eq!(sha256_hex(&lower.to_ascii_uppercase()), Ok(bytes));
+        for bad in ["", "secret", &lower[1..], &format!("{lower}0"), &lower.replace('f', "g"), &format!("{lower}  -")] {
+            let e = sha256_hex(bad).expect_err(bad);
+            assert!(e.contains(SHA256_HINT), "{e}");
+            assert!(bad.is_empty() || !e.contains(bad), "the value is quoted back: {e}");
+        }
+        // Multi-byte characters are counted as characters and never split.
+        assert!(sha256_hex(&"é".repeat(32)).is_err_and(|e| e.contains("found 32 characters")));
+        assert!(sha256_hex(&format!("{}é", &lower[..63])).is_err_and(|e| e.contains("not all hex digits")));
     }
 
     #[test]

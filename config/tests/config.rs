@@ -11,12 +11,15 @@
 //!   `unknown_key_lists_keys_and_suggests`, `required_keys_reported_at_header`
 //! - values: `durations`, `timeouts`, `icmp_rules`, `tcp_and_tls_targets`, `dns_rules`, `tls_rules`,
 //!   `http_rules`, `http_expect_rules`
+//! - gonogo serve: `serve_tables_optional`, `api_listen_rules`, `api_plain_http_rules`, `api_tls_rules`,
+//!   `api_relative_paths`, `token_rules`, `token_sha256_rules`, `token_roles_rules`, `storage_rules`,
+//!   `metrics_rules`, `phase_every_rules`, `serve_problems_all_reported`
 
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use gonogo_config::{CheckSpec, Config, Problem, Problems};
+use gonogo_config::{CheckSpec, Config, Problem, Problems, Role};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -117,9 +120,28 @@ fn examples_parse() {
     let loopback = gonogo_config::load(&dir.join("loopback.toml")).expect("loopback.toml");
     let required: Vec<_> = loopback.checks.iter().filter(|c| c.required).map(|c| c.name.as_str()).collect();
     assert_eq!(required, ["loopback-v4"], "the loopback plan must need nothing beyond 127.0.0.1");
+    assert!(loopback.api.is_none() && loopback.tokens.is_empty() && loopback.metrics.is_none());
+    assert_eq!(loopback.storage.state_dir, Path::new("/var/lib/gonogo"), "loopback.toml keeps the default");
     let site = gonogo_config::load(&dir.join("site.toml")).expect("site.toml");
     assert!(site.checks_in("post-migration").count() >= 5);
     assert!(site.checks.iter().any(|c| !c.required), "site.toml shows an advisory check");
+    // site.toml shows every table of gonogo serve.
+    let api = site.api.as_ref().expect("site.toml has [api]");
+    assert_eq!(api.listen, "0.0.0.0:9443".parse().expect("addr"));
+    let tls = api.tls.as_ref().expect("site.toml serves HTTPS");
+    assert!(tls.client_ca.is_some(), "site.toml shows mutual TLS");
+    assert!(!api.insecure);
+    let tokens: Vec<_> = site.tokens.iter().map(|t| (t.name.as_str(), t.roles.clone())).collect();
+    assert_eq!(
+        tokens,
+        [("cnsp-noc", vec![Role::Read, Role::Trigger]), ("site-change-lead", vec![Role::Read, Role::Signoff])]
+    );
+    // The comments say which example text each hash is of: printf %s example-noc-token | sha256sum.
+    assert_eq!(site.tokens[0].sha256[..4], [0xd7, 0xed, 0xd0, 0x8e]);
+    assert_eq!(site.tokens[1].sha256[..4], [0xfd, 0xdf, 0x60, 0x0c]);
+    assert_eq!((site.storage.state_dir.as_path(), site.storage.keep_runs), (Path::new("/var/lib/gonogo"), 500));
+    assert_eq!(site.metrics.as_ref().map(|m| m.listen), Some("127.0.0.1:9144".parse().expect("addr")));
+    assert_eq!(site.phases["pre-migration"].every, Some(Duration::from_secs(15 * 60)));
 }
 
 /// Where to insert `bogus_key = 1` into one table of a document, and the key path expected in the problem.
@@ -135,7 +157,14 @@ fn injections(text: &str) -> Vec<Injection> {
     let mut out = vec![Injection { offset: 0, text: "bogus_key = 1\n", key: "bogus_key".to_owned() }];
     for (key, value) in root.get_ref().iter() {
         match key.get_ref().as_ref() {
-            "site" | "defaults" => out.push(injection(text, value, key.get_ref())),
+            "site" | "defaults" | "api" | "storage" | "metrics" => out.push(injection(text, value, key.get_ref())),
+            "token" => {
+                for token in value.get_ref().as_array().expect("token array").iter() {
+                    let table = token.get_ref().as_table().expect("token table");
+                    let name = table.get("name").and_then(|n| n.get_ref().as_str()).expect("token name");
+                    out.push(injection(text, token, &format!("token \"{name}\"")));
+                }
+            }
             "phase" => {
                 let phases = value.get_ref().as_table().expect("phase table");
                 for (name, phase) in phases.iter() {
@@ -188,6 +217,19 @@ fn examples_reject_unknown_key_in_every_table() {
         let text = std::fs::read_to_string(&file).expect("read example");
         let injections = injections(&text);
         assert!(injections.len() >= 5, "{}: too few tables found", file.display());
+        if file.ends_with("site.toml") {
+            let keys: Vec<&str> = injections.iter().map(|i| i.key.as_str()).collect();
+            for key in [
+                "api.bogus_key",
+                "token \"cnsp-noc\".bogus_key",
+                "token \"site-change-lead\".bogus_key",
+                "storage.bogus_key",
+                "metrics.bogus_key",
+                "phase.pre-migration.bogus_key",
+            ] {
+                assert!(keys.contains(&key), "site.toml: no injection into {key}: {keys:?}");
+            }
+        }
         for inj in injections {
             let mut modified = text.clone();
             modified.insert_str(inj.offset, inj.text);
@@ -328,9 +370,16 @@ fn unreadable_file_is_one_problem_without_position() {
 
 #[test]
 fn top_level_unknown_key() {
-    let p = one("[api]\nlisten = \"x\"\n", &["unknown key `api`", "top-level keys: site, defaults, phase, check"]);
-    assert_eq!((p.key.as_str(), p.line, p.column), ("api", 1, 2));
+    let p = one(
+        "[apis]\nlisten = \"x\"\n",
+        &[
+            "unknown key `apis`; did you mean `api`?",
+            "top-level keys: site, defaults, phase, check, api, token, storage, metrics",
+        ],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("apis", 1, 2));
     one("[sites]\nname = \"x\"\n", &["did you mean `site`?"]);
+    one("[[tokens]]\nname = \"x\"\n", &["did you mean `token`?"]);
 }
 
 #[test]
@@ -792,4 +841,431 @@ fn http_expect_rules() {
     );
     let p = one(&http("expect = { body_matches = \"a{2,1}\" }"), &["not a valid regular expression"]);
     assert!(!p.message.contains('\n'), "{p}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// gonogo serve: [api], [[token]], [storage], [metrics], phase every
+
+/// `header` on line 1, then `lines` (one key per line).
+fn table(header: &str, lines: &str) -> String {
+    let mut text = format!("{header}\n");
+    for line in lines.lines() {
+        text.push_str(line.trim());
+        text.push('\n');
+    }
+    text
+}
+fn api(lines: &str) -> String {
+    table("[api]", lines)
+}
+
+const TLS_FILES: &str = "tls_cert = \"/etc/gonogo/tls/agent.crt\"\ntls_key = \"/etc/gonogo/tls/agent.key\"";
+/// `printf %s example-noc-token | sha256sum`.
+const NOC_SHA256: &str = "d7edd08e97bafa5961e2334dd38b7e27063ba303b0d5019a44d0f6339ab1455c";
+/// `printf %s example-signoff-token | sha256sum`.
+const LEAD_SHA256: &str = "fddf600ca0ce63ccb5dcbff81ae250bcf7227d8b74b4237bba82216013a48ea3";
+
+/// A `[[token]]` of four lines: header, name, sha256, roles.
+fn token(name: &str, sha256: &str, roles: &str) -> String {
+    format!("[[token]]\nname = \"{name}\"\nsha256 = \"{sha256}\"\nroles = {roles}\n")
+}
+
+#[test]
+fn serve_tables_optional() {
+    let c = ok("");
+    assert!(c.api.is_none() && c.tokens.is_empty() && c.metrics.is_none());
+    assert_eq!((c.storage.state_dir.as_path(), c.storage.keep_runs), (Path::new("/var/lib/gonogo"), 500));
+    assert!(c.phases.values().all(|p| p.every.is_none()));
+    // Empty tables: [storage] has only defaults; [api] and [metrics] need `listen`.
+    let c = ok("[storage]\n");
+    assert_eq!(c.storage.keep_runs, gonogo_config::DEFAULT_KEEP_RUNS);
+    // Tokens without [api] are fine (serve refuses to start for want of [api], not for the tokens).
+    let c = ok(&token("noc", NOC_SHA256, "[\"read\"]"));
+    assert!(c.api.is_none());
+    assert_eq!(c.tokens.len(), 1);
+    // Each table must be a table.
+    for (text, key, fragment) in [
+        ("api = 3\n", "api", "expected a table: [api], found integer `3`"),
+        ("storage = \"/var\"\n", "storage", "expected a table: [storage], found string \"/var\""),
+        ("metrics = true\n", "metrics", "expected a table: [metrics], found boolean `true`"),
+        ("[token]\nname = \"a\"\n", "token", "write each token under its own [[token]] header"),
+        ("token = [1]\n", "token[0]", "expected a table; write each token under its own [[token]] header"),
+    ] {
+        let p = one(text, &[fragment]);
+        assert_eq!((p.key.as_str(), p.line), (key, 1), "{text}");
+    }
+}
+
+#[test]
+fn api_listen_rules() {
+    let c = ok(&api("listen = \"127.0.0.1:9443\""));
+    let a = c.api.as_ref().expect("api");
+    assert_eq!(a.listen, "127.0.0.1:9443".parse().expect("addr"));
+    assert!(a.tls.is_none() && !a.insecure);
+    for listen in ["127.0.0.1:0", "127.8.9.10:1", "[::1]:9443", " [::1]:65535 "] {
+        let c = ok(&api(&format!("listen = \"{listen}\"")));
+        assert_eq!(c.api.expect("api").listen, listen.trim().parse().expect("addr"), "{listen}");
+    }
+    for (listen, fragment) in [
+        ("localhost:9443", "\"localhost:9443\" is a host name; listen on an IP address"),
+        ("127.0.0.1", "\"127.0.0.1\" has no port"),
+        ("::1", "put an IPv6 address in brackets"),
+        ("127.0.0.1:65536", "\"65536\" is not a port; ports are 0 to 65535 (0 picks a free port)"),
+        ("", "\"\" is not an address:port"),
+    ] {
+        let p = one(&api(&format!("listen = \"{listen}\"")), &[fragment, "write \"address:port\" such as"]);
+        assert_eq!((p.key.as_str(), p.line, p.column), ("api.listen", 2, 10), "{listen}");
+    }
+    // Missing: at the header. Rejected: once, at the value.
+    let p = one("\n[api]\ninsecure = true\n", &["missing `listen`; add listen = \"127.0.0.1:9443\""]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api", 2, 1));
+    let p = one(&api("listen = 9443"), &["expected an address:port string such as \"127.0.0.1:9443\", found integer"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api.listen", 2, 10));
+    // Unknown keys, with a suggestion and the list.
+    let p = one(
+        &api("listen = \"127.0.0.1:9443\"\ntls_crt = \"a.pem\""),
+        &[
+            "unknown key `tls_crt`; did you mean `tls_cert`?",
+            "[api] keys: listen, tls_cert, tls_key, client_ca, insecure",
+        ],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api.tls_crt", 3, 1));
+    // Inline table.
+    let c = ok("api = { listen = \"[::1]:0\" }\n");
+    assert_eq!(c.api.expect("api").listen.port(), 0);
+}
+
+#[test]
+fn api_plain_http_rules() {
+    for (listen, address) in [
+        ("0.0.0.0:9443", "0.0.0.0"),
+        ("[::]:9443", "::"),
+        ("10.1.2.3:0", "10.1.2.3"),
+        ("[2001:db8::1]:80", "2001:db8::1"),
+    ] {
+        let p = one(&api(&format!("listen = \"{listen}\"")), &[]);
+        assert_eq!(
+            p.message,
+            format!(
+                "plain HTTP on non-loopback address {address} would expose the API unencrypted: set tls_cert and \
+                 tls_key, or insecure = true to accept that"
+            )
+        );
+        assert_eq!((p.key.as_str(), p.line, p.column), ("api.listen", 2, 10), "{listen}");
+        // insecure = false is the default, said explicitly.
+        let p = one(&api(&format!("listen = \"{listen}\"\ninsecure = false")), &["plain HTTP on non-loopback"]);
+        assert_eq!((p.key.as_str(), p.line, p.column), ("api.listen", 2, 10), "{listen}");
+        // Accepted with insecure = true …
+        let c = ok(&api(&format!("listen = \"{listen}\"\ninsecure = true")));
+        let a = c.api.expect("api");
+        assert!(a.insecure && a.tls.is_none());
+        // … or with TLS (insecure = true then changes nothing, and is allowed).
+        let c = ok(&api(&format!("listen = \"{listen}\"\n{TLS_FILES}")));
+        assert!(c.api.expect("api").tls.is_some());
+        ok(&api(&format!("listen = \"{listen}\"\n{TLS_FILES}\ninsecure = true")));
+    }
+    // Loopback: 127.0.0.0/8, ::1 (also as an IPv4-mapped address).
+    for listen in ["127.0.0.1:9443", "127.255.0.1:9443", "[::1]:9443", "[::ffff:127.0.0.1]:9443"] {
+        ok(&api(&format!("listen = \"{listen}\"")));
+    }
+    // A rejected `insecure` is not taken as false (one problem, about its type).
+    let p =
+        one(&api("listen = \"0.0.0.0:9443\"\ninsecure = \"yes\""), &["expected true or false, found string \"yes\""]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api.insecure", 3, 12));
+}
+
+#[test]
+fn api_tls_rules() {
+    let c = ok(&api(&format!("listen = \"0.0.0.0:9443\"\n{TLS_FILES}\nclient_ca = \"/etc/gonogo/tls/cnsp-ca.crt\"")));
+    let tls = c.api.expect("api").tls.expect("tls");
+    assert_eq!(tls.cert, Path::new("/etc/gonogo/tls/agent.crt"));
+    assert_eq!(tls.key, Path::new("/etc/gonogo/tls/agent.key"));
+    assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/etc/gonogo/tls/cnsp-ca.crt")));
+    let c = ok(&api(&format!("listen = \"0.0.0.0:9443\"\n{TLS_FILES}")));
+    assert!(c.api.expect("api").tls.expect("tls").client_ca.is_none());
+
+    // One without the other: at the header, naming the missing key, and no plain-HTTP problem on top.
+    let p = one(
+        &api("listen = \"0.0.0.0:9443\"\ntls_cert = \"agent.crt\""),
+        &["missing `tls_key`, which tls_cert needs; add tls_key = \"/etc/gonogo/tls/agent.key\""],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api", 1, 1));
+    let p = one(
+        &format!("\n{}", api("listen = \"127.0.0.1:9443\"\ntls_key = \"agent.key\"")),
+        &["missing `tls_cert`, which tls_key needs; add tls_cert = \"/etc/gonogo/tls/agent.crt\""],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api", 2, 1));
+    // A rejected tls_key counts as given: one problem, about its type.
+    let p = one(&api("listen = \"0.0.0.0:9443\"\ntls_cert = \"a.crt\"\ntls_key = 1"), &["expected a file path string"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api.tls_key", 4, 11));
+
+    // client_ca needs TLS: at the key.
+    let p = one(
+        &api("listen = \"127.0.0.1:9443\"\nclient_ca = \"ca.pem\""),
+        &["client certificates need TLS: set tls_cert and tls_key too, or remove client_ca"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("api.client_ca", 3, 1));
+
+    // Paths must not be empty (whitespace counts as empty).
+    for (key, column) in [("tls_cert", 12), ("tls_key", 11), ("client_ca", 13)] {
+        let text = api(&format!("listen = \"127.0.0.1:9443\"\n{TLS_FILES}\nclient_ca = \"ca.pem\""))
+            .lines()
+            .map(|l| if l.starts_with(&format!("{key} = ")) { format!("{key} = \" \"") } else { l.to_owned() })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = one(&text, &["must not be empty; give the path of"]);
+        assert_eq!((p.key.as_str(), p.column), (format!("api.{key}").as_str(), column), "{key}");
+    }
+}
+
+#[test]
+fn api_relative_paths() {
+    let text = api(
+        "listen = \"127.0.0.1:9443\"\ntls_cert = \"tls/agent.crt\"\ntls_key = \"/srv/agent.key\"\nclient_ca = \"../ca.pem\"",
+    );
+    // None of these files exists: they are not opened here (`gonogo serve` reports an unreadable one).
+    let c = gonogo_config::parse(&text, Path::new("/etc/gonogo/gonogo.toml")).expect("valid");
+    let tls = c.api.expect("api").tls.expect("tls");
+    assert_eq!(tls.cert, Path::new("/etc/gonogo/tls/agent.crt"), "relative to the config file's directory");
+    assert_eq!(tls.key, Path::new("/srv/agent.key"), "absolute paths are kept");
+    assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/etc/gonogo/../ca.pem")));
+    // A config file named without a directory: the paths stay relative (to the working directory, as the file).
+    let tls = ok(&text).api.expect("api").tls.expect("tls");
+    assert_eq!(tls.cert, Path::new("tls/agent.crt"));
+}
+
+#[test]
+fn token_rules() {
+    let c = ok(&format!(
+        "{}{}",
+        token("cnsp-noc", NOC_SHA256, "[\"read\", \"trigger\"]"),
+        token("lead_2", LEAD_SHA256, "[\"signoff\"]")
+    ));
+    let names: Vec<&str> = c.tokens.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["cnsp-noc", "lead_2"]);
+    assert_eq!(c.tokens[0].roles, [Role::Read, Role::Trigger]);
+    assert_eq!(c.tokens[1].roles, [Role::Signoff]);
+    // Names: the check-name charset, unique.
+    for bad in ["NOC", "-noc", "a b", ""] {
+        let p = one(&token(bad, NOC_SHA256, "[\"read\"]"), &["is not a valid token name", "such as \"cnsp-noc\""]);
+        assert_eq!((p.key.as_str(), p.line, p.column), ("token[0].name", 2, 8), "{bad}");
+    }
+    let p = one(
+        &format!("{}{}", token("noc", NOC_SHA256, "[\"read\"]"), token("noc", LEAD_SHA256, "[\"read\"]")),
+        &["duplicate token name \"noc\", first used by the token at line 1; names must be unique"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".name"#, 6, 8));
+    // Missing keys: at the header, all of them.
+    let all = problems("[[token]]\nname = \"noc\"\n");
+    let got: Vec<(&str, usize, usize)> = all.iter().map(|p| (p.key.as_str(), p.line, p.column)).collect();
+    assert_eq!(got, [(r#"token "noc""#, 1, 1), (r#"token "noc""#, 1, 1)]);
+    assert!(
+        all[0].message.starts_with("missing `sha256`; add sha256 = \"…\", the SHA-256 of the token in hex: printf %s"),
+        "{}",
+        all[0]
+    );
+    assert!(all[1].message.starts_with("missing `roles`; add roles = [\"read\"]"), "{}", all[1]);
+    let p = one(&format!("[[token]]\nsha256 = \"{NOC_SHA256}\"\nroles = [\"read\"]\n"), &["missing `name`"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("token[0]", 1, 1));
+    // Unknown keys, wrong types.
+    let text = format!("{}rol = [\"read\"]\n", token("noc", NOC_SHA256, "[\"read\"]"));
+    let p = one(&text, &["unknown key `rol`; did you mean `roles`?", "token keys: name, sha256, roles"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".rol"#, 5, 1));
+    let p = one(
+        &token("noc", NOC_SHA256, "\"read\""),
+        &["expected an array of roles such as [\"read\", \"trigger\"], found string \"read\""],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".roles"#, 4, 9));
+    let p = one(
+        "[[token]]\nname = \"noc\"\nsha256 = 1\nroles = [\"read\"]\n",
+        &["expected a string of 64 hex characters, found integer `1`"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".sha256"#, 3, 10));
+    // Inline array of tokens.
+    let c = ok(&format!("token = [ {{ name = \"a\", sha256 = \"{NOC_SHA256}\", roles = [\"read\"] }} ]\n"));
+    assert_eq!(c.tokens[0].name, "a");
+}
+
+#[test]
+fn token_sha256_rules() {
+    let c = ok(&token("noc", NOC_SHA256, "[\"read\"]"));
+    let lower = c.tokens[0].sha256;
+    assert_eq!((lower[0], lower[1], lower[31]), (0xd7, 0xed, 0x5c));
+    let c = ok(&token("noc", &NOC_SHA256.to_ascii_uppercase(), "[\"read\"]"));
+    assert_eq!(c.tokens[0].sha256, lower, "upper case accepted");
+    let hint = "store the SHA-256 of the token, not the token: printf %s \"$TOKEN\" | sha256sum";
+    for (value, fragment) in [
+        ("example-noc-token", "expected 64 hex characters, found 17 characters"),
+        (&NOC_SHA256[1..], "found 63 characters"),
+        (&format!("{NOC_SHA256}  -"), "found 67 characters"),
+        (&NOC_SHA256.replace('d', "x"), "64 characters, but not all hex digits"),
+        ("", "found 0 characters"),
+    ] {
+        let p = one(&token("noc", value, "[\"read\"]"), &[fragment, hint]);
+        assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".sha256"#, 3, 10), "{value}");
+        assert!(value.is_empty() || !p.message.contains(value), "the value (perhaps a secret) is quoted: {p}");
+    }
+    // The same hash twice: one secret, two role sets.
+    let text = format!(
+        "{}{}",
+        token("a", NOC_SHA256, "[\"read\"]"),
+        token("b", &NOC_SHA256.to_ascii_uppercase(), "[\"signoff\"]")
+    );
+    let p = one(&text, &["same hash as the token at line 1; give each token its own secret"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "b".sha256"#, 7, 10));
+    // Reported even when the first token has another problem.
+    let text = format!("{}{}", token("A", NOC_SHA256, "[\"read\"]"), token("b", NOC_SHA256, "[\"read\"]"));
+    let got: Vec<(String, usize)> = problems(&text).into_iter().map(|p| (p.key, p.line)).collect();
+    assert_eq!(got, [("token[0].name".to_owned(), 2), (r#"token "b".sha256"#.to_owned(), 7)]);
+}
+
+#[test]
+fn token_roles_rules() {
+    let c = ok(&token("noc", NOC_SHA256, "[\"signoff\", \"read\", \"trigger\"]"));
+    assert_eq!(c.tokens[0].roles, [Role::Signoff, Role::Read, Role::Trigger], "file order");
+    let p = one(&token("noc", NOC_SHA256, "[]"), &["must name at least one role: read, trigger, signoff"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".roles"#, 4, 9));
+    for bad in ["admin", "Read", ""] {
+        let p = one(
+            &token("noc", NOC_SHA256, &format!("[\"{bad}\"]")),
+            &[&format!("unknown role {bad:?}; roles: read, trigger, signoff")],
+        );
+        assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".roles"#, 4, 10), "{bad}");
+    }
+    let p = one(&token("noc", NOC_SHA256, "[\"read\", \"read\"]"), &["role \"read\" is listed twice"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), (r#"token "noc".roles"#, 4, 18));
+    assert_eq!(problems(&token("noc", NOC_SHA256, "[\"x\", \"read\", \"y\", \"read\"]")).len(), 3);
+}
+
+#[test]
+fn storage_rules() {
+    let c = ok("[storage]\nstate_dir = \"/srv/gonogo\"\nkeep_runs = 100000\n");
+    assert_eq!((c.storage.state_dir.as_path(), c.storage.keep_runs), (Path::new("/srv/gonogo"), 100_000));
+    let c = ok("[storage]\nkeep_runs = 1\n");
+    assert_eq!((c.storage.state_dir.as_path(), c.storage.keep_runs), (Path::new("/var/lib/gonogo"), 1));
+    for dir in ["var/lib/gonogo", "", "~/gonogo", "./state"] {
+        let p = one(
+            &format!("[storage]\nstate_dir = \"{dir}\"\n"),
+            &[&format!(
+                "{dir:?} is not an absolute path; write the state directory's full path, such as \"/var/lib/gonogo\""
+            )],
+        );
+        assert_eq!((p.key.as_str(), p.line, p.column), ("storage.state_dir", 2, 13), "{dir}");
+    }
+    for runs in ["0", "100001", "-1"] {
+        let p = one(&format!("[storage]\nkeep_runs = {runs}\n"), &[]);
+        assert_eq!(p.message, format!("{runs} is out of range; must be from 1 to 100000 runs"));
+        assert_eq!((p.key.as_str(), p.line, p.column), ("storage.keep_runs", 2, 13));
+    }
+    let p = one("[storage]\nkeep_runs = \"500\"\n", &["expected a whole number such as 5, found string \"500\""]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("storage.keep_runs", 2, 13));
+    let p = one(
+        "[storage]\nkeep_run = 5\n",
+        &["unknown key `keep_run`; did you mean `keep_runs`?", "[storage] keys: state_dir, keep_runs"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("storage.keep_run", 2, 1));
+}
+
+#[test]
+fn metrics_rules() {
+    let c = ok("[metrics]\nlisten = \"127.0.0.1:9144\"\n");
+    assert_eq!(c.metrics.expect("metrics").listen, "127.0.0.1:9144".parse().expect("addr"));
+    // Plain HTTP by design, on any address.
+    ok("[metrics]\nlisten = \"0.0.0.0:9144\"\n");
+    // Next to [api]: a different port, a different address, or both port 0.
+    for (api_listen, metrics_listen) in [
+        ("127.0.0.1:9443", "127.0.0.1:9144"),
+        ("127.0.0.1:9443", "127.0.0.2:9443"),
+        ("[::1]:9443", "127.0.0.1:9443"),
+        ("127.0.0.1:0", "127.0.0.1:0"),
+    ] {
+        ok(&format!("[api]\nlisten = \"{api_listen}\"\n[metrics]\nlisten = \"{metrics_listen}\"\n"));
+    }
+    // The same address and port as [api], whichever table comes first.
+    let p = one("[api]\nlisten = \"127.0.0.1:9443\"\n[metrics]\nlisten = \"127.0.0.1:9443\"\n", &[]);
+    assert_eq!(
+        p.message,
+        "127.0.0.1:9443 is the [api] listen address too; give the metrics listener a port of its own, such as \
+         127.0.0.1:9144"
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("metrics.listen", 4, 10));
+    let p = one("[metrics]\nlisten = \"[::1]:9443\"\n[api]\nlisten = \"[::1]:9443\"\n", &["such as [::1]:9144"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("metrics.listen", 2, 10));
+    // Addresses as for [api]; `listen` required in the table.
+    let p = one("[metrics]\nlisten = \"localhost:9144\"\n", &["is a host name; listen on an IP address"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("metrics.listen", 2, 10));
+    let p = one("\n[metrics]\n", &["missing `listen`; add listen = \"127.0.0.1:9144\"", "or remove [metrics]"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("metrics", 2, 1));
+    let p = one("[metrics]\nlisten = 9144\n", &["expected an address:port string"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("metrics.listen", 2, 10));
+    let p =
+        one("[metrics]\nlisten = \"127.0.0.1:9144\"\nport = 1\n", &["unknown key `port`", "[metrics] keys: listen"]);
+    assert_eq!((p.key.as_str(), p.line, p.column), ("metrics.port", 3, 1));
+}
+
+#[test]
+fn phase_every_rules() {
+    let c = ok("[phase.pre-migration]\nevery = \"15m\"\n[phase.soak]\nevery = \"1h 30m\"\n");
+    assert_eq!(c.phases["pre-migration"].every, Some(Duration::from_secs(900)));
+    assert_eq!(c.phases["soak"].every, Some(Duration::from_secs(5400)));
+    assert!(c.phases["post-migration"].every.is_none());
+    ok("[phase.regression]\nevery = \"10s\"\n");
+    ok("[phase.regression]\nevery = \"7d\"\n");
+    for (every, fragment) in [
+        ("9s", "\"9s\" is too short; a phase may run at most every 10s"),
+        ("9999ms", "is too short"),
+        ("7d 1s", "\"7d 1s\" is too long; every may be at most 7d"),
+        ("0s", "must be more than zero"),
+        ("soon", "\"soon\" is not a duration"),
+    ] {
+        let p = one(&format!("[phase.regression]\nevery = \"{every}\"\n"), &[fragment]);
+        assert_eq!((p.key.as_str(), p.line, p.column), ("phase.regression.every", 2, 9), "{every}");
+    }
+    let p = one(
+        "[phase.regression]\nevery = 15\n",
+        &["expected a duration string such as \"15m\" or \"1h\", found integer `15`"],
+    );
+    assert_eq!((p.key.as_str(), p.line, p.column), ("phase.regression.every", 2, 9));
+    let p = one("[phase.regression]\nevry = \"1h\"\n", &["did you mean `every`?", "phase keys: description, every"]);
+    assert_eq!(p.key, "phase.regression.evry");
+}
+
+#[test]
+fn serve_problems_all_reported() {
+    let text = dedent(
+        r#"
+        [api]
+        listen = "0.0.0.0:9443"
+        client_ca = ""
+
+        [[token]]
+        name = "noc"
+        sha256 = "s3cret"
+        roles = ["read", "admin"]
+
+        [storage]
+        state_dir = "relative"
+        keep = 3
+
+        [metrics]
+        listen = "0.0.0.0:9443"
+
+        [phase.pre-migration]
+        every = "1s"
+        "#,
+    );
+    let got: Vec<(usize, usize, String)> = problems(&text).into_iter().map(|p| (p.line, p.column, p.key)).collect();
+    let want = [
+        (2, 10, "api.listen"),
+        (3, 1, "api.client_ca"),
+        (3, 13, "api.client_ca"),
+        (7, 10, r#"token "noc".sha256"#),
+        (8, 18, r#"token "noc".roles"#),
+        (11, 13, "storage.state_dir"),
+        (12, 1, "storage.keep"),
+        (15, 10, "metrics.listen"),
+        (18, 9, "phase.pre-migration.every"),
+    ];
+    let want: Vec<(usize, usize, String)> = want.iter().map(|(l, c, k)| (*l, *c, (*k).to_owned())).collect();
+    assert_eq!(got, want, "{}", parse(&text).expect_err("bad"));
 }
