@@ -14,6 +14,7 @@ use crate::engine;
 use crate::output::{self, Format};
 use crate::plan;
 use crate::run::{RunRecord, Trigger};
+use crate::store::Store;
 use crate::verdict::Outcome;
 
 /// Exit code for a config or usage error.
@@ -32,6 +33,10 @@ pub struct Cli {
     /// Config file.
     #[arg(long, short = 'c', global = true, env = "GONOGO_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
+
+    /// Log format on stderr: text for people, json for log collectors. Level: GONOGO_LOG (e.g. debug).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     #[command(subcommand)]
     pub command: Command,
@@ -60,6 +65,35 @@ pub enum Command {
         /// Only this phase.
         phase: Option<String>,
     },
+    /// Run as a daemon: the HTTPS API for the CN-SP, /metrics for Prometheus, scheduled phases, SIGHUP reload.
+    Serve,
+    /// List recorded runs, newest first (from the state directory).
+    Runs {
+        /// Only runs of this phase.
+        #[arg(long)]
+        phase: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format (table or json).
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show one recorded run.
+    Show {
+        /// The run id (see `gonogo runs`).
+        id: String,
+        /// Output format.
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Parse arguments and run; the whole CLI.
@@ -74,18 +108,27 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging();
+    // The daemon logs its runs at info; one-shot commands only warnings, their output is the report.
+    let default_level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    init_logging(cli.log_format, default_level);
     match cli.command {
         Command::Run { phase, checks, format } => cmd_run(&cli.config, &phase, &checks, format),
         Command::CheckConfig { file } => cmd_check_config(file.as_deref().unwrap_or(&cli.config)),
         Command::List { phase } => cmd_list(&cli.config, phase.as_deref()),
+        Command::Serve => cmd_serve(&cli.config),
+        Command::Runs { phase, limit, format } => cmd_runs(&cli.config, phase.as_deref(), limit, format),
+        Command::Show { id, format } => cmd_show(&cli.config, &id, format),
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GONOGO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Load the config or print every problem (exit 3).
@@ -129,6 +172,15 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
     let trigger = Trigger { source: "cli".to_owned(), by: std::env::var("USER").ok() };
     let mut run = RunRecord::new(&config, phase, trigger, None, !only.is_empty());
     run.start();
+    // The run is evidence: record it (as running first, so a killed run reads `interrupted` later) when the
+    // state directory is writable; say so when it is not, and carry on.
+    let store = match Store::open(&config.storage.state_dir, config.storage.keep_runs) {
+        Ok(store) => store.save(&run).map(|_| store).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = &store {
+        eprintln!("note: this run is not recorded: {e}");
+    }
     let show_progress = std::io::stderr().is_terminal();
     let checks = rt.block_on(engine::execute(planned, config.defaults.concurrency, |result, done, total| {
         if show_progress {
@@ -142,6 +194,11 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
     }));
     run.finish(checks);
     tracing::info!(phase = %run.phase, id = %run.id, verdict = ?run.verdict, "run finished");
+    if let Ok(store) = &store {
+        if let Err(e) = store.save(&run).and_then(|_| store.prune()) {
+            eprintln!("note: this run is not recorded: {e}");
+        }
+    }
     let color = format == Format::Table && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = output::render(&run, format, color, engine::unix_now());
     let mut out = std::io::stdout().lock();
@@ -196,4 +253,91 @@ fn cmd_list(path: &Path, only: Option<&str>) -> ExitCode {
     }
     print!("{out}");
     ExitCode::SUCCESS
+}
+
+fn cmd_serve(path: &Path) -> ExitCode {
+    // Validate first, so config problems read exactly as for `run` and exit 3.
+    if let Err(code) = load(path) {
+        return code;
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(crate::serve::serve(path, std::future::pending())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The run store of the config at `path`.
+fn open_store(path: &Path) -> Result<Store, ExitCode> {
+    let config = load(path)?;
+    Store::open(&config.storage.state_dir, config.storage.keep_runs).map_err(|e| {
+        eprintln!("error: cannot open the run store: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn cmd_runs(path: &Path, phase: Option<&str>, limit: usize, format: Format) -> ExitCode {
+    let store = match open_store(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runs = match store.list(phase, limit.max(1)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&runs).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+        return ExitCode::SUCCESS;
+    }
+    let mut out =
+        format!("{:<44} {:<16} {:<11} {:<12} {:<24} {}\n", "ID", "PHASE", "STATUS", "VERDICT", "CREATED", "TRIGGER");
+    for r in &runs {
+        let by = r.trigger.by.as_deref().map(|b| format!(" ({b})")).unwrap_or_default();
+        out.push_str(&format!(
+            "{:<44} {:<16} {:<11} {:<12} {:<24} {}{by}\n",
+            r.id,
+            r.phase,
+            r.status.as_str(),
+            r.verdict.map_or("-", |v| v.as_str()),
+            r.created_at,
+            r.trigger.source
+        ));
+    }
+    if runs.is_empty() {
+        out.push_str(&format!("(no runs recorded in {})\n", store.dir().display()));
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+fn cmd_show(path: &Path, id: &str, format: Format) -> ExitCode {
+    let store = match open_store(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.load(id) {
+        Ok(Some(run)) => {
+            let color =
+                format == Format::Table && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", output::render(&run, format, color, engine::unix_now()));
+            ExitCode::SUCCESS
+        }
+        Ok(None) | Err(crate::store::StoreError::BadId(_)) => {
+            usage_error(format!("no run {id:?} in {}; `gonogo runs` lists them", store.dir().display()))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

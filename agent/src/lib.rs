@@ -8,6 +8,8 @@
 //! - [`store`]: runs on disk, written atomically; interrupted runs recovered at start-up.
 //! - [`output`]: table, JSON and JUnit rendering.
 //! - [`cli`]: argument parsing, exit codes, commands.
+//! - [`serve`]: the daemon; [`manager`] starts, cancels and records runs; [`api`] is the HTTPS API;
+//!   [`metrics`] the Prometheus registry; [`notify`] talks to systemd.
 //!
 //! Invariants: the verdict engine does no I/O and reads no clock; only this crate knows JSON and the terminal.
 
@@ -23,3 +25,10 @@ pub mod store;
 // Showing it.
 pub mod cli;
 pub mod output;
+
+// Serving: the daemon, its API, run manager and metrics.
+pub mod api;
+pub mod manager;
+pub mod metrics;
+pub mod notify;
+pub mod serve;

@@ -6,10 +6,15 @@
 //!   config → plan → engine → verdict.
 //! - `phase`: concurrency and budgets: hanging targets do not add up.
 //! - `privilege`: ICMP without CAP_NET_RAW and without ping_group_range gives `error` with the fix.
+//! - `daemon`: a real `gonogo serve` process with TLS from a generated CA, tokens and its own state dir.
+//! - `serve`: the API end to end: trigger, long-poll, show, metrics (promtool), auth, mTLS, bad input,
+//!   concurrent triggers, idempotency, kill -9 and restart, SIGHUP reload, SIGTERM.
 
+mod daemon;
 mod support;
 
 mod cli;
 mod expectations;
 mod phase;
 mod privilege;
+mod serve;

@@ -1,0 +1,364 @@
+//! The HTTPS API of `gonogo serve` (DESIGN.md §4): trigger runs, read them, long-poll, cancel, reload, metrics.
+//!
+//! Every route but `/healthz` needs a bearer token whose role allows it: `read` for GETs, `trigger` to start
+//! or cancel runs and reload. Tokens are kept as SHA-256 hashes and compared in constant time. Errors are JSON
+//! `{"error": "…"}` with a 4xx that fits. Request bodies are capped and unknown fields refused. No request
+//! carries a target: only configured checks ever run.
+
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gonogo_config::Role;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::manager::{Manager, TriggerError};
+use crate::run::{RunRecord, Trigger};
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// Longest `?wait=` honoured.
+pub const MAX_WAIT: Duration = Duration::from_secs(120);
+/// Longest Idempotency-Key accepted.
+const MAX_KEY_LEN: usize = 200;
+
+/// An API error: status and message, rendered as `{"error": message}` (plus extra fields).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into(), extra: serde_json::Map::new() }
+    }
+
+    fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = self.extra;
+        body.insert("error".to_owned(), self.message.into());
+        let mut resp = (self.status, Json(serde_json::Value::Object(body))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gonogo\""));
+        }
+        resp
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        ApiError::new(r.status(), r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Equal-length byte strings compared without an early exit.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && std::hint::black_box(a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y))) == 0
+}
+
+/// Check the bearer token and that one of its roles is `role`; returns the token's name.
+pub fn authorize(manager: &Manager, headers: &HeaderMap, role: Role) -> ApiResult<String> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "missing bearer token (Authorization: Bearer …)"))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, presented.as_bytes());
+    let config = manager.config();
+    // Compare against every token, without stopping at the first match, so timing says nothing of which matched.
+    let mut found = None;
+    for token in &config.tokens {
+        if constant_time_eq(digest.as_ref(), &token.sha256) && found.is_none() {
+            found = Some(token);
+        }
+    }
+    let token = found.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown bearer token"))?;
+    if token.roles.contains(&role) {
+        Ok(token.name.clone())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("token {:?} lacks the {:?} role needed here", token.name, role.as_str()),
+        ))
+    }
+}
+
+/// The API router.
+pub fn router(manager: Manager) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/plan", get(plan))
+        .route("/api/v1/runs", post(trigger).get(list_runs))
+        .route("/api/v1/runs/{id}", get(get_run))
+        .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/api/v1/reload", post(reload))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/plan") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(manager)
+}
+
+/// The router of the optional plain `[metrics]` listener: `/metrics` only, no token.
+pub fn metrics_router(manager: Manager) -> Router {
+    Router::new()
+        .route("/metrics", get(|State(m): State<Manager>| async move { metrics_response(&m) }))
+        .route("/healthz", get(healthz))
+        .with_state(manager)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+fn metrics_response(manager: &Manager) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        manager.metrics().encode(),
+    )
+        .into_response()
+}
+
+async fn metrics(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Response> {
+    authorize(&m, &headers, Role::Read)?;
+    Ok(metrics_response(&m))
+}
+
+async fn plan(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&m, &headers, Role::Read)?;
+    let config = m.config();
+    let icmp = std::sync::Arc::new(gonogo_probes::icmp::IcmpClients::new());
+    let phases: Vec<serde_json::Value> = config
+        .phases
+        .values()
+        .map(|p| {
+            let checks: Vec<serde_json::Value> = config
+                .checks_in(&p.name)
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "kind": c.spec.kind(),
+                        "target": crate::plan::probe_for(c, &icmp).target(),
+                        "required": c.required,
+                        "timeout_ms": c.timeout.as_millis() as u64,
+                    })
+                })
+                .collect();
+            json!({
+                "name": p.name,
+                "description": p.description,
+                "every_s": p.every.map(|d| d.as_secs()),
+                "checks": checks,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "site": config.site.name,
+        "ods_code": config.site.ods_code,
+        "phases": phases,
+        "active": m.active().into_iter().map(|(phase, id)| json!({"phase": phase, "id": id})).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /api/v1/runs` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRequest {
+    pub phase: String,
+    pub change_ref: Option<String>,
+}
+
+/// `202` body.
+#[derive(Debug, Serialize)]
+pub struct TriggerResponse {
+    pub id: String,
+    pub status: String,
+    pub url: String,
+    /// False when an Idempotency-Key returned an earlier run.
+    pub created: bool,
+}
+
+async fn trigger(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    body: Result<Json<TriggerRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<TriggerResponse>)> {
+    let who = authorize(&m, &headers, Role::Trigger)?;
+    let Json(req) = body?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Some(format!("{who}\u{0}{k}")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+                ));
+            }
+        },
+    };
+    if req.change_ref.as_ref().is_some_and(|c| c.len() > 200 || c.chars().any(char::is_control)) {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "change_ref: at most 200 printable characters"));
+    }
+    let trigger = Trigger { source: "api".to_owned(), by: Some(who) };
+    match m.trigger(&req.phase, req.change_ref, key, trigger) {
+        Ok(t) => Ok((
+            StatusCode::ACCEPTED,
+            Json(TriggerResponse {
+                url: format!("/api/v1/runs/{}", t.id),
+                id: t.id,
+                status: "queued".into(),
+                created: t.created,
+            }),
+        )),
+        Err(TriggerError::Conflict { phase, running }) => {
+            Err(ApiError::new(StatusCode::CONFLICT, format!("a run of phase {phase:?} is already in progress"))
+                .with("running", running))
+        }
+        Err(e @ TriggerError::Plan(_)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e @ TriggerError::ShuttingDown) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e @ TriggerError::Store(_)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    phase: Option<String>,
+    limit: Option<usize>,
+}
+
+/// One line of `GET /api/v1/runs`.
+#[derive(Debug, Serialize)]
+struct RunSummary<'a> {
+    id: &'a str,
+    phase: &'a str,
+    status: &'a str,
+    verdict: Option<&'a str>,
+    created_at: &'a str,
+    finished_at: Option<&'a str>,
+    trigger: &'a Trigger,
+    change_ref: Option<&'a str>,
+    url: String,
+}
+
+fn summary(r: &RunRecord) -> RunSummary<'_> {
+    RunSummary {
+        id: &r.id,
+        phase: &r.phase,
+        status: r.status.as_str(),
+        verdict: r.verdict.map(|v| v.as_str()),
+        created_at: &r.created_at,
+        finished_at: r.finished_at.as_deref(),
+        trigger: &r.trigger,
+        change_ref: r.change_ref.as_deref(),
+        url: format!("/api/v1/runs/{}", r.id),
+    }
+}
+
+async fn list_runs(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&m, &headers, Role::Read)?;
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(20).clamp(1, 1000);
+    let runs = m
+        .store()
+        .list(q.phase.as_deref(), limit)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "runs": runs.iter().map(summary).collect::<Vec<_>>() })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetQuery {
+    wait: Option<String>,
+}
+
+async fn get_run(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<GetQuery>, QueryRejection>,
+) -> ApiResult<Json<RunRecord>> {
+    authorize(&m, &headers, Role::Read)?;
+    let Query(q) = query?;
+    if let Some(wait) = q.wait.as_deref() {
+        let d = humantime::parse_duration(wait).map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("wait={wait:?}: {e} (use a duration such as 30s)"))
+        })?;
+        m.wait(&id, d.min(MAX_WAIT)).await;
+    }
+    load(&m, &id).map(Json)
+}
+
+fn load(m: &Manager, id: &str) -> ApiResult<RunRecord> {
+    match m.store().load(id) {
+        Ok(Some(run)) => Ok(run),
+        Ok(None) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no run {id:?}"))),
+        Err(crate::store::StoreError::BadId(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no run {id:?}"))),
+        Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+async fn cancel(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    authorize(&m, &headers, Role::Trigger)?;
+    if m.cancel(&id) {
+        return Ok((StatusCode::ACCEPTED, Json(json!({ "id": id, "status": "cancelling" }))));
+    }
+    let run = load(&m, &id)?;
+    Err(ApiError::new(StatusCode::CONFLICT, format!("run {id} is {} and cannot be cancelled", run.status))
+        .with("status", run.status.as_str()))
+}
+
+async fn reload(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&m, &headers, Role::Trigger)?;
+    match m.reload() {
+        Ok(()) => Ok(Json(json!({ "reloaded": true }))),
+        Err(problems) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the new config is invalid; the previous config stays in force",
+        )
+        .with("problems", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
