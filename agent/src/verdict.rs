@@ -352,7 +352,13 @@ fn tls(expect: &TlsExpect, verify: bool, o: &TlsObservations, now_unix: i64) -> 
             "valid_days_min",
             format!("≥ {days} days of validity left"),
             if left_secs < 0 {
-                format!("expired {} days ago", (-left_secs).div_euclid(86_400))
+                match (-left_secs).div_euclid(86_400) {
+                    0 => "expired less than a day ago".to_owned(),
+                    1 => "expired 1 day ago".to_owned(),
+                    n => format!("expired {n} days ago"),
+                }
+            } else if left_days == 1 {
+                "1 day left".to_owned()
             } else {
                 format!("{left_days} days left")
             },
@@ -769,6 +775,12 @@ mod tests {
         assert_eq!(j.reasons, ["valid_days_min: expected ≥ 31 days of validity left, observed 30 days left"]);
         let expired = tls_obs(vec![cert(&["app.test"], NOW - 3 * DAY)], Some(true), None, "1.3");
         assert!(judge_now(&spec(0), &expired).reasons[0].contains("expired 3 days ago"));
+        for (not_after, text) in [(NOW - DAY - 5, "expired 1 day ago"), (NOW - 5, "expired less than a day ago")] {
+            let obs = tls_obs(vec![cert(&["app.test"], not_after)], Some(true), None, "1.3");
+            assert!(judge_now(&spec(0), &obs).reasons[0].ends_with(text), "{text}");
+        }
+        let one = tls_obs(vec![cert(&["app.test"], NOW + DAY + 5)], Some(true), None, "1.3");
+        assert!(judge_now(&spec(2), &one).reasons[0].ends_with("observed 1 day left"));
     }
 
     #[test]

@@ -189,6 +189,10 @@ impl ServerCertVerifier for RecordingVerifier {
         let chain = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
         let result = match &outcome {
             Ok(_) => Ok(()),
+            // Name the certificate's names from our own parse: webpki's text writes IPv6 addresses its own way.
+            Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { expected, .. })) => {
+                Err(name_mismatch(&crate::tls::cert_info(end_entity.as_ref()).names, expected.to_str().as_ref()))
+            }
             Err(e) => Err(describe_error(e)),
         };
         *self.record.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Verification { chain, result });
@@ -289,12 +293,8 @@ pub fn describe_cert_error(e: &CertificateError) -> String {
         CertificateError::UnknownIssuer => "unknown issuer (not signed by a trusted CA)".to_owned(),
         CertificateError::NotValidForName => "name mismatch: certificate is not valid for the name asked".to_owned(),
         CertificateError::NotValidForNameContext { expected, presented } => {
-            let names = if presented.is_empty() {
-                "no names".to_owned()
-            } else {
-                presented.iter().map(|name| presented_name(name)).collect::<Vec<_>>().join(", ")
-            };
-            format!("name mismatch: certificate is for {names}, not {}", expected.to_str())
+            let names: Vec<String> = presented.iter().map(|name| presented_name(name)).collect();
+            name_mismatch(&names, expected.to_str().as_ref())
         }
         CertificateError::Revoked => "certificate revoked".to_owned(),
         CertificateError::BadSignature => "bad signature on a certificate in the chain".to_owned(),
@@ -309,12 +309,22 @@ pub fn describe_cert_error(e: &CertificateError) -> String {
 
 /// A name as webpki presents it (the debug form of its `GeneralName`: `DnsName("a.example")`,
 /// `IpAddress(192.0.2.1)`) reduced to the name itself; anything else unchanged.
-fn presented_name(name: &str) -> &str {
+fn presented_name(name: &str) -> String {
     let unwrapped = |prefix: &str| name.strip_prefix(prefix)?.strip_suffix(')');
     match unwrapped("DnsName(").or_else(|| unwrapped("UniformResourceIdentifier(")) {
-        Some(quoted) => quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')).unwrap_or(quoted),
-        None => unwrapped("IpAddress(").unwrap_or(name),
+        Some(quoted) => quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')).unwrap_or(quoted).to_owned(),
+        // webpki writes IPv6 its own way ("0::1"); re-print it canonically where it parses.
+        None => match unwrapped("IpAddress(") {
+            Some(ip) => ip.parse::<std::net::IpAddr>().map_or_else(|_| ip.to_owned(), |ip| ip.to_string()),
+            None => name.to_owned(),
+        },
     }
+}
+
+/// "name mismatch: certificate is for a.example, b.example, not c.example".
+fn name_mismatch(names: &[String], expected: &str) -> String {
+    let names = if names.is_empty() { "no names".to_owned() } else { names.join(", ") };
+    format!("name mismatch: certificate is for {names}, not {expected}")
 }
 
 /// A duration in seconds as a person says it: "45 s", "12 min", "5 h", "3 days".
@@ -336,6 +346,7 @@ mod tests {
         assert_eq!(presented_name("DnsName(\"a.example\")"), "a.example");
         assert_eq!(presented_name("IpAddress(192.0.2.1)"), "192.0.2.1");
         assert_eq!(presented_name("IpAddress(2001:db8::1)"), "2001:db8::1");
+        assert_eq!(presented_name("IpAddress(0::1)"), "::1");
         assert_eq!(presented_name("UniformResourceIdentifier(\"https://x\")"), "https://x");
         assert_eq!(presented_name("Unsupported(0x81)"), "Unsupported(0x81)");
     }
