@@ -198,3 +198,38 @@ fn selected_checks_only() {
     assert_eq!(doc["partial"], true);
     assert_eq!(doc["checks"].as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn cli_runs_are_recorded_and_shown() {
+    let (addr, _listener) = open_listener();
+    let cfg = write_config(&plan(&addr.to_string(), true));
+    let out = gonogo(&cfg.path, &["run", "pre-migration", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not recorded"), "{}", stderr(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = run["id"].as_str().expect("id");
+    assert_eq!(run["status"], "finished");
+    assert_eq!(run["trigger"]["source"], "cli");
+    let out = gonogo(&cfg.path, &["runs"]);
+    assert!(stdout(&out).contains(id) && stdout(&out).contains("GO"), "{}", stdout(&out));
+    let out = gonogo(&cfg.path, &["show", id, "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(shown, run);
+    let out = gonogo(&cfg.path, &["show", "no-such-run"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("gonogo runs"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unwritable_state_dir_is_a_note_not_a_failure() {
+    let (addr, _listener) = open_listener();
+    let text = format!("{}\n[storage]\nstate_dir = \"/proc/gonogo-cannot-exist\"\n", plan(&addr.to_string(), true));
+    let cfg = write_config(&text);
+    let out = gonogo(&cfg.path, &["run", "pre-migration"]);
+    assert_eq!(out.status.code(), Some(0), "the verdict stands");
+    assert!(
+        stderr(&out).contains("note: this run is not recorded") && stderr(&out).contains("/proc/gonogo-cannot-exist"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -108,6 +108,11 @@ impl Daemon {
 
     /// Start `gonogo serve` on an existing config (a restart); logs go to `dir/serve.log`.
     pub fn start_existing(dir: &Path, config_path: &Path) -> Result<Daemon, String> {
+        Daemon::start_with_env(dir, config_path, &[])
+    }
+
+    /// The same, with extra environment variables (NOTIFY_SOCKET, WATCHDOG_USEC …).
+    pub fn start_with_env(dir: &Path, config_path: &Path, env: &[(&str, String)]) -> Result<Daemon, String> {
         let addr_file = dir.join("state").join("api.addr");
         let _ = std::fs::remove_file(&addr_file);
         let log = File::options().create(true).append(true).open(dir.join("serve.log")).expect("log file");
@@ -117,6 +122,7 @@ impl Daemon {
             .arg("serve")
             .env_remove("NOTIFY_SOCKET")
             .env("GONOGO_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

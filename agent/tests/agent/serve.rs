@@ -355,3 +355,70 @@ async fn sighup_with_a_broken_config_keeps_the_old_plan_then_a_fixed_one_loads()
     s.daemon.signal("TERM");
     assert_eq!(s.daemon.wait_exit(Duration::from_secs(20)), Some(0), "{}", s.daemon.log());
 }
+
+#[test]
+fn systemd_notifications_ready_watchdog_stopping() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (open, _open) = open_listener();
+    let (hang, _hang) = hanging_listener();
+    let config_path = dir.path().join("gonogo.toml");
+    std::fs::write(&config_path, format!("{}{}", serve_config(dir.path(), &pki, false), plan(open, hang)))
+        .expect("write");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let env = [("NOTIFY_SOCKET", socket_path.display().to_string()), ("WATCHDOG_USEC", "200000".to_owned())];
+    let mut daemon = Daemon::start_with_env(dir.path(), &config_path, &env).unwrap_or_else(|e| panic!("{e}"));
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    let collect = |seen: &mut Vec<String>, buf: &mut [u8], until: &str| {
+        for _ in 0..50 {
+            if let Ok(n) = socket.recv(buf) {
+                seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+            if seen.iter().any(|m| m == until) {
+                return;
+            }
+        }
+    };
+    collect(&mut seen, &mut buf, "READY=1");
+    collect(&mut seen, &mut buf, "WATCHDOG=1");
+    daemon.signal("TERM");
+    collect(&mut seen, &mut buf, "STOPPING=1");
+    assert_eq!(daemon.wait_exit(Duration::from_secs(20)), Some(0));
+    for want in ["READY=1", "WATCHDOG=1", "STOPPING=1"] {
+        assert!(seen.iter().any(|m| m == want), "no {want} in {seen:?}");
+    }
+}
+
+/// `[phase.X] every`: the phase runs by itself (the shortest allowed period is 10 s, so this test waits for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_phases_run_by_themselves() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (open, _open) = open_listener();
+    let (hang, _hang) = hanging_listener();
+    let config = format!(
+        "{}{}\n[phase.pre-migration]\nevery = \"10s\"\n",
+        serve_config(dir.path(), &pki, false),
+        plan(open, hang)
+    );
+    let daemon = Daemon::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
+    let client = pki.client(false);
+    let mut found = None;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let resp = client.get(daemon.url("/api/v1/runs?phase=pre-migration")).bearer_auth(VIEWER_TOKEN).send().await;
+        let list: Value = match resp {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => continue,
+        };
+        if let Some(run) = list["runs"].as_array().and_then(|r| r.first()).cloned() {
+            found = Some(run);
+            break;
+        }
+    }
+    let run = found.expect("a scheduled run within 20 s");
+    assert_eq!(run["trigger"]["source"], "schedule", "{run}");
+}

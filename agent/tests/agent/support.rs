@@ -11,10 +11,16 @@ pub struct TempConfig {
     pub path: PathBuf,
 }
 
-/// Write `text` as `gonogo.toml` in a fresh temporary directory.
+/// Write `text` as `gonogo.toml` in a fresh temporary directory. Unless the text has its own `[storage]`, runs
+/// are recorded in `state/` beside it (never in the machine's /var/lib/gonogo).
 pub fn write_config(text: &str) -> TempConfig {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("gonogo.toml");
+    let text = if text.contains("[storage]") {
+        text.to_owned()
+    } else {
+        format!("{text}\n[storage]\nstate_dir = \"{}\"\n", dir.path().join("state").display())
+    };
     std::fs::write(&path, text).expect("write config");
     TempConfig { _dir: dir, path }
 }
