@@ -182,10 +182,14 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
         eprintln!("note: this run is not recorded: {e}");
     }
     let show_progress = std::io::stderr().is_terminal();
+    if show_progress {
+        eprint!("[0/{n}] running {n} checks of {phase}…", n = planned.len());
+        let _ = std::io::stderr().flush();
+    }
     let checks = rt.block_on(engine::execute(planned, config.defaults.concurrency, |result, done, total| {
         if show_progress {
             let mark = if result.outcome == Outcome::Pass { "ok" } else { result.outcome.as_str() };
-            eprint!("\r\x1b[2K[{done}/{total}] {} {mark}", result.name);
+            eprint!("\r\x1b[2K[{done}/{total}] {} {mark}{}", result.name, if done < total { " …" } else { "" });
             if done == total {
                 eprint!("\r\x1b[2K");
             }
