@@ -74,12 +74,23 @@ pub fn probe_for(check: &Check, icmp: &Arc<IcmpClients>) -> Box<dyn Probe> {
     let timeout = check.timeout;
     match &check.spec {
         CheckSpec::Icmp(c) => Box::new(IcmpProbe::new(
-            IcmpParams { target: c.target.clone(), count: c.count, interval: c.interval, size: c.size, timeout },
+            IcmpParams {
+                target: c.target.clone(),
+                count: c.count,
+                interval: c.interval,
+                size: c.size,
+                timeout,
+                ..Default::default()
+            },
             Arc::clone(icmp),
         )),
-        CheckSpec::Tcp(c) => {
-            Box::new(TcpProbe::new(TcpParams { host: c.host.clone(), port: c.port, count: c.count, timeout }))
-        }
+        CheckSpec::Tcp(c) => Box::new(TcpProbe::new(TcpParams {
+            host: c.host.clone(),
+            port: c.port,
+            count: c.count,
+            timeout,
+            ..Default::default()
+        })),
         CheckSpec::Dns(c) => match c.record.parse::<RecordType>() {
             Ok(record) => Box::new(DnsProbe::new(DnsParams {
                 query: c.query.clone(),
@@ -87,6 +98,7 @@ pub fn probe_for(check: &Check, icmp: &Arc<IcmpClients>) -> Box<dyn Probe> {
                 server: c.server,
                 transport: if c.transport == "tcp" { Transport::Tcp } else { Transport::Udp },
                 timeout,
+                ..Default::default()
             })),
             // The config crate validated the record type against the same list; this cannot happen, but a
             // mismatch between the two lists must surface as an error outcome, not a panic.
@@ -99,6 +111,7 @@ pub fn probe_for(check: &Check, icmp: &Arc<IcmpClients>) -> Box<dyn Probe> {
             ca_file: c.ca_file.clone(),
             verify: c.verify,
             timeout,
+            ..Default::default()
         })),
         CheckSpec::Http(c) => Box::new(HttpProbe::new(HttpParams {
             url: c.url.clone(),
@@ -110,6 +123,7 @@ pub fn probe_for(check: &Check, icmp: &Arc<IcmpClients>) -> Box<dyn Probe> {
             follow_redirects: c.follow_redirects,
             body_limit: c.body_limit,
             timeout,
+            ..Default::default()
         })),
     }
 }

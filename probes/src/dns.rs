@@ -28,9 +28,10 @@ use tokio::time::{Instant, timeout_at};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Record types a check may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RecordType {
+    #[default]
     A,
     Aaaa,
     Cname,
@@ -108,7 +109,7 @@ impl Transport {
 }
 
 /// Parameters of one DNS check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DnsParams {
     /// The name to look up (for PTR, an IP address is accepted and turned into its reverse name).
     pub query: String,

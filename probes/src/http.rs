@@ -20,7 +20,7 @@ use crate::tlsconf::{ClientTls, OnInvalid, describe_error, failure_of};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one HTTP check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct HttpParams {
     pub url: String,
     /// Upper-case method name.

@@ -46,7 +46,7 @@ const SEND_GAP: Duration = Duration::from_micros(100);
 const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
 
 /// Parameters of one ICMP check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct IcmpParams {
     /// IP address or host name.
     pub target: String,
@@ -75,6 +75,10 @@ pub struct IcmpObservations {
     pub samples_ms: Vec<Option<f64>>,
     /// Set when no reply came back at all (timeout, unreachable, name did not resolve).
     pub failure: Option<Failure>,
+    /// With `fallback_tcp`: the TCP connect tried when no echo was answered (ICMP is often filtered on health
+    /// networks; a connect that succeeds makes the check inconclusive rather than failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_tcp: Option<crate::tcp::TcpObservations>,
     /// Human detail for the failure ("destination host unreachable from 10.0.0.254").
     pub detail: Option<String>,
 }
@@ -268,6 +272,7 @@ impl IcmpProbe {
             rtt: None,
             samples_ms: Vec::new(),
             failure: None,
+            fallback_tcp: None,
             detail: None,
         };
         if p.count == 0 {

@@ -17,7 +17,7 @@ use crate::stats::RttStats;
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one TCP check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TcpParams {
     /// Host name or IP address.
     pub host: String,

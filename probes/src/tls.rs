@@ -24,7 +24,7 @@ use crate::tlsconf::{ClientTls, OnInvalid, describe_error, failure_of};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one TLS check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TlsParams {
     /// Host name or IP address to connect to; every address it resolves to is tried in order.
     pub host: String,
