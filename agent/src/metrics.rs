@@ -722,6 +722,7 @@ mod tests {
             samples_ms: rtts.iter().map(|r| r.map(|v| v as f64)).collect(),
             failure: if received == 0 { Some(Failure::Timeout) } else { None },
             detail: if received == 0 { Some("no reply within 2s".into()) } else { None },
+            fallback_tcp: None,
         };
         let outcome = if received == sent { Outcome::Pass } else { Outcome::Fail };
         result(name, "icmp", outcome, Some(Observations::Icmp(obs)))
