@@ -93,7 +93,9 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
         let l = TcpListener::bind(m.listen)
             .await
             .with_context(|| format!("cannot listen on {} ([metrics] listen)", m.listen))?;
-        tracing::info!(address = %l.local_addr()?, "metrics listening (plain HTTP, /metrics only)");
+        let metrics_addr = l.local_addr()?;
+        write_addr_file(&state_dir.join("metrics.addr"), metrics_addr)?;
+        tracing::info!(address = %metrics_addr, "metrics listening (plain HTTP, /metrics only)");
         servers.push(tokio::spawn(accept_loop(l, None, api::metrics_router(manager.clone()), stop_rx.clone())));
     }
     let mut scheduler = start_schedules(&manager, &schedule_config);

@@ -422,3 +422,24 @@ async fn scheduled_phases_run_by_themselves() {
     let run = found.expect("a scheduled run within 20 s");
     assert_eq!(run["trigger"]["source"], "schedule", "{run}");
 }
+
+/// The optional `[metrics]` listener: plain HTTP, `/metrics` only, no token (for a Prometheus on the same host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_serves_metrics_without_a_token_and_nothing_else() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (open, _open) = open_listener();
+    let (hang, _hang) = hanging_listener();
+    let config =
+        format!("{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n{}", serve_config(dir.path(), &pki, false), plan(open, hang));
+    let _daemon = Daemon::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
+    let addr = std::fs::read_to_string(dir.path().join("state/metrics.addr")).expect("metrics.addr");
+    let plain = pki.client(false);
+    let resp = plain.get(format!("http://{}/metrics", addr.trim())).send().await.expect("GET /metrics");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().is_ok_and(|t| t.starts_with("text/plain; version=0.0.4")));
+    let text = resp.text().await.expect("text");
+    assert!(sample(&text, "gonogo_build_info", &[]).is_some(), "{text}");
+    let resp = plain.get(format!("http://{}/api/v1/plan", addr.trim())).send().await.expect("GET");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "the metrics listener serves no API");
+}
