@@ -60,6 +60,9 @@ pub async fn execute(
                 expectations: judgement.evaluations,
                 observations,
                 duration: elapsed,
+                attempts: 1,
+                time_to_pass: None,
+                parts: Vec::new(),
             };
             (index, result)
         });
@@ -83,6 +86,9 @@ pub async fn execute(
                     expectations: Vec::new(),
                     observations: None,
                     duration: Duration::ZERO,
+                    attempts: 1,
+                    time_to_pass: None,
+                    parts: Vec::new(),
                 };
                 (index, result)
             }

@@ -590,7 +590,7 @@ fn check_samples(phase: &str, check: &CheckResult, out: &mut Vec<Sample>) {
     }
     out.push((G::CheckDuration, pc(), check.duration.as_secs_f64()));
 
-    let Some(obs) = &check.observations else { return };
+    let Some(obs) = check.main_observations() else { return };
     if check.outcome != Outcome::Pass
         && let Some(f) = obs.failure()
     {
@@ -706,6 +706,9 @@ mod tests {
             expectations: vec![],
             observations,
             duration: ms(250),
+            attempts: 1,
+            time_to_pass: None,
+            parts: Vec::new(),
         }
     }
 

@@ -35,7 +35,7 @@ pub fn render(run: &RunRecord, format: Format, color: bool, now_unix: i64) -> St
 
 /// The key figures of a check, one short line: what an engineer glances at.
 pub fn figures(check: &CheckResult, now_unix: i64) -> String {
-    let Some(obs) = &check.observations else { return "-".to_owned() };
+    let Some(obs) = check.main_observations() else { return "-".to_owned() };
     match obs {
         Observations::Icmp(o) => match o.rtt {
             Some(r) => format!(

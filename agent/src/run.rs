@@ -22,10 +22,56 @@ pub struct CheckResult {
     pub reasons: Vec<String>,
     /// Every expectation evaluated, met or not: expected vs observed.
     pub expectations: Vec<Evaluation>,
-    /// What the probe measured; absent when it could not measure.
+    /// What the probe measured; absent when it could not measure, or when the check has `parts`.
     pub observations: Option<Observations>,
+    /// Time of the last attempt.
     #[serde(rename = "duration_ms", with = "gonogo_probes::ms")]
     pub duration: Duration,
+    /// How many times the check ran (1, or more with `retries` or a phase's `settle` window).
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// When it passed after more than one attempt: from the start of the first to the end of the passing one.
+    #[serde(
+        rename = "time_to_pass_ms",
+        default,
+        with = "gonogo_probes::ms::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_to_pass: Option<Duration>,
+    /// One per address or server when the check covers several (`ip = "both"` or `"all"`, `servers = […]`);
+    /// the check's outcome is the worst of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartResult>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One address or server of a check that covers several.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartResult {
+    /// `IPv4 127.0.0.1`, `IPv6 ::1`, `server 155.231.231.1:53`.
+    pub label: String,
+    pub target: String,
+    pub outcome: Outcome,
+    pub reasons: Vec<String>,
+    pub expectations: Vec<Evaluation>,
+    pub observations: Option<Observations>,
+}
+
+impl CheckResult {
+    /// The observations to show for the check as a whole: its own, else those of its first part that did not
+    /// pass, else of its first part.
+    pub fn main_observations(&self) -> Option<&Observations> {
+        self.observations.as_ref().or_else(|| {
+            self.parts
+                .iter()
+                .find(|p| p.outcome != Outcome::Pass)
+                .or(self.parts.first())
+                .and_then(|p| p.observations.as_ref())
+        })
+    }
 }
 
 /// Who or what started a run.
