@@ -1,7 +1,7 @@
 //! Validated configuration: what the agent runs from. Every value here has been checked; defaults applied.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +21,16 @@ pub const DEFAULT_ICMP_INTERVAL: Duration = Duration::from_millis(200);
 pub const DEFAULT_ICMP_SIZE: usize = 56;
 /// Default HTTP body read limit.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+/// Default time between two attempts of a check with `retries`.
+pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// Default number of HTTP redirects followed.
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+/// Default smallest packet size an mtu check tries towards an IPv4 (or named) target: the IPv4 minimum
+/// reassembly size every host accepts (RFC 791).
+pub const DEFAULT_MTU_MIN_V4: u16 = 576;
+/// Default smallest packet size an mtu check tries towards an IPv6 literal target: the IPv6 minimum link MTU
+/// (RFC 8200).
+pub const DEFAULT_MTU_MIN_V6: u16 = 1280;
 
 /// A whole, valid configuration.
 #[derive(Debug, Clone)]
@@ -78,6 +88,9 @@ pub struct Phase {
     /// Run this phase periodically under `gonogo serve` (jittered), so Prometheus sees fresh values.
     /// From 10s to 7 days; `None`: only on demand.
     pub every: Option<Duration>,
+    /// Wait this long after the phase is started before its first check runs (`settle`), e.g. for routes to
+    /// converge after a cut-over. From 1s to 1h; `None`: start at once.
+    pub settle: Option<Duration>,
 }
 
 /// Default state directory.
@@ -185,12 +198,69 @@ pub struct Check {
     pub required: bool,
     /// The check's own timeout, or the default.
     pub timeout: Duration,
+    /// The check is expected to fail (`expect_failure`): it passes when its probe's expectations are NOT met,
+    /// e.g. a legacy gateway that must be unreachable after migration. An `error` outcome (the agent could not
+    /// measure) stays an error. Default false.
+    pub expect_failure: bool,
+    /// Further attempts after a failed one (`retries`, 0 to 100, default 0): the check passes when any attempt
+    /// passes. Attempts stop at the first pass.
+    pub retries: u32,
+    /// Time between two attempts (`retry_interval`, 10ms to 10m, default 1s).
+    pub retry_interval: Duration,
+    /// Names of checks that must pass before this one runs (`depends_on`), in file order. Each names another
+    /// existing check that belongs to every phase this check belongs to; the graph has no cycles.
+    pub depends_on: Vec<String>,
+    /// Which address family to use (`ip`); always [`IpMode::Any`] for kinds the key does not apply to (dns).
+    pub ip: IpMode,
+    /// Local address to send from (`source`), e.g. the agent's address on the commissioning test port.
+    /// Matches `ip` (an IPv4 source with `ip = "4"`, …); never set with `both` or `all`.
+    pub source: Option<IpAddr>,
     /// 1-based line of the `[[check]]` header, for messages.
     pub line: usize,
     pub spec: CheckSpec,
 }
 
+/// `ip = …`: the address family a check uses when its target is a name (or has addresses of both families).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum IpMode {
+    /// `"any"` (default): the first address the resolver returns, of either family.
+    #[default]
+    Any,
+    /// `"4"`: IPv4 only.
+    V4,
+    /// `"6"`: IPv6 only.
+    V6,
+    /// `"both"`: once over IPv4 and once over IPv6; both must pass.
+    Both,
+    /// `"all"`: every address the target resolves to; each must pass.
+    All,
+}
+
+impl IpMode {
+    /// Every mode, in the order they are listed in messages.
+    pub const ALL: [IpMode; 5] = [IpMode::Any, IpMode::V4, IpMode::V6, IpMode::Both, IpMode::All];
+
+    /// The mode's value in the file: `any`, `4`, `6`, `both` or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpMode::Any => "any",
+            IpMode::V4 => "4",
+            IpMode::V6 => "6",
+            IpMode::Both => "both",
+            IpMode::All => "all",
+        }
+    }
+
+    /// The mode written `name` (exactly as [`IpMode::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<IpMode> {
+        IpMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
 /// Kind-specific parameters and expectations. Closed; matched exhaustively by the agent's plan.
+///
+/// The `Default` of each kind's struct holds what the file's keys default to, with an empty target (for tests
+/// and for building checks with `..Default::default()`).
 #[derive(Debug, Clone)]
 pub enum CheckSpec {
     Icmp(IcmpCheck),
@@ -198,6 +268,10 @@ pub enum CheckSpec {
     Dns(DnsCheck),
     Tls(TlsCheck),
     Http(HttpCheck),
+    /// Path MTU discovery towards a target.
+    Mtu(MtuCheck),
+    /// The public (NAT) address the site's traffic leaves from, as a "what is my address" service sees it.
+    Egress(EgressCheck),
 }
 
 impl CheckSpec {
@@ -209,6 +283,8 @@ impl CheckSpec {
             CheckSpec::Dns(_) => "dns",
             CheckSpec::Tls(_) => "tls",
             CheckSpec::Http(_) => "http",
+            CheckSpec::Mtu(_) => "mtu",
+            CheckSpec::Egress(_) => "egress",
         }
     }
 }
@@ -221,7 +297,30 @@ pub struct IcmpCheck {
     pub interval: Duration,
     /// Payload bytes.
     pub size: usize,
+    /// Set the Don't Fragment bit (IPv4; IPv6 never fragments in transit), so an echo larger than the path MTU
+    /// is lost instead of fragmented. Default false.
+    pub dont_fragment: bool,
+    /// IP time to live (hop limit for IPv6), 1 to 255; `None`: the system default.
+    pub ttl: Option<u8>,
+    /// When no echo is answered, try a TCP connect to this `(host, port)` instead (`fallback_tcp = "host:port"`),
+    /// to tell "ICMP filtered" from "host down".
+    pub fallback_tcp: Option<(String, u16)>,
     pub expect: IcmpExpect,
+}
+
+impl Default for IcmpCheck {
+    fn default() -> Self {
+        IcmpCheck {
+            target: String::new(),
+            count: DEFAULT_ICMP_COUNT,
+            interval: DEFAULT_ICMP_INTERVAL,
+            size: DEFAULT_ICMP_SIZE,
+            dont_fragment: false,
+            ttl: None,
+            fallback_tcp: None,
+            expect: IcmpExpect::default(),
+        }
+    }
 }
 
 /// Without any expectation an ICMP check passes when at least one echo is answered.
@@ -240,7 +339,25 @@ pub struct TcpCheck {
     pub host: String,
     pub port: u16,
     pub count: u32,
+    /// Text written after connecting (`send`; TOML escapes such as `\r\n` work). Never empty.
+    pub send: Option<String>,
+    /// Regex the first bytes read after connecting (and after `send`) must match (`expect_banner`, a check-level
+    /// key like blackbox_exporter's `query_response`), e.g. `^SSH-2\.0-`.
+    pub expect_banner: Option<regex::Regex>,
     pub expect: TcpExpect,
+}
+
+impl Default for TcpCheck {
+    fn default() -> Self {
+        TcpCheck {
+            host: String::new(),
+            port: 0,
+            count: 1,
+            send: None,
+            expect_banner: None,
+            expect: TcpExpect::default(),
+        }
+    }
 }
 
 /// A TCP check passes when every connect attempt succeeds and the expectations hold.
@@ -255,21 +372,58 @@ pub struct DnsCheck {
     pub query: String,
     /// Upper-case record type: A AAAA CNAME MX TXT NS SOA PTR SRV.
     pub record: String,
-    /// `None`: the system resolver.
-    pub server: Option<SocketAddr>,
+    /// Resolvers to ask, in file order, without duplicates: from `server = "ip:port"` (the v1 key, one server)
+    /// or `servers = ["ip:port", …]`. Empty: the system resolver.
+    pub servers: Vec<SocketAddr>,
     /// `"udp"` or `"tcp"`.
     pub transport: String,
     pub expect: DnsExpect,
 }
 
+impl Default for DnsCheck {
+    fn default() -> Self {
+        DnsCheck {
+            query: String::new(),
+            record: "A".to_owned(),
+            servers: Vec::new(),
+            transport: "udp".to_owned(),
+            expect: DnsExpect::default(),
+        }
+    }
+}
+
+/// Without any expectation a DNS check passes when the response code is NOERROR with at least one answer
+/// (the `Default`). Answers are compared case-insensitively, trailing dots ignored.
 #[derive(Debug, Clone)]
 pub struct DnsExpect {
     /// Upper-case mnemonic; default `NOERROR`.
     pub rcode: String,
     /// Default: 1 when `rcode` is NOERROR, else 0.
     pub min_answers: usize,
-    /// Each must be among the answers (compared case-insensitively, trailing dots ignored).
+    /// Each must be among the answers.
     pub answers_include: Vec<String>,
+    /// When not empty, the set of answers must equal this set (order ignored). No duplicates.
+    pub answers_exactly: Vec<String>,
+    /// Every answer must match this regex.
+    pub answers_match: Option<regex::Regex>,
+    /// None of these may be among the answers (e.g. a public address where a private one is expected).
+    pub answers_exclude: Vec<String>,
+    /// Every answer must be an address inside one of these networks. Only for record A and AAAA.
+    pub answers_in: Vec<ipnet::IpNet>,
+}
+
+impl Default for DnsExpect {
+    fn default() -> Self {
+        DnsExpect {
+            rcode: "NOERROR".to_owned(),
+            min_answers: 1,
+            answers_include: Vec::new(),
+            answers_exactly: Vec::new(),
+            answers_match: None,
+            answers_exclude: Vec::new(),
+            answers_in: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -280,7 +434,33 @@ pub struct TlsCheck {
     pub server_name: String,
     pub ca_file: Option<PathBuf>,
     pub verify: bool,
+    /// PEM client certificate (chain) to present (`client_cert`); set together with `client_key`. A relative path
+    /// in the file is resolved against the config file's directory. Not read during validation.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert` (`client_key`), resolved as `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Lowest TLS version offered (`min_version`, a check-level key): `"1.2"` or `"1.3"`; `None`: the library's.
+    pub min_version: Option<String>,
+    /// Highest TLS version offered (`max_version`): `"1.2"` or `"1.3"`, never below `min_version`.
+    pub max_version: Option<String>,
     pub expect: TlsExpect,
+}
+
+impl Default for TlsCheck {
+    fn default() -> Self {
+        TlsCheck {
+            host: String::new(),
+            port: 0,
+            server_name: String::new(),
+            ca_file: None,
+            verify: true,
+            client_cert: None,
+            client_key: None,
+            min_version: None,
+            max_version: None,
+            expect: TlsExpect::default(),
+        }
+    }
 }
 
 /// A TLS check passes when the handshake completes, the chain verifies (unless `verify = false`) and the
@@ -291,8 +471,14 @@ pub struct TlsExpect {
     pub valid_days_min: Option<u32>,
     /// Each must be covered by the leaf's names (wildcards honoured).
     pub names_include: Vec<String>,
-    /// `"1.2"` or `"1.3"`.
+    /// The NEGOTIATED version must be at least this: `"1.2"` or `"1.3"`.
     pub min_version: Option<String>,
+    /// The issuer of the leaf (its distinguished name, as text such as `CN=…, O=…`) must match this regex.
+    pub issuer_matches: Option<regex::Regex>,
+    /// Every certificate of the presented chain must stay valid at least this many more days.
+    pub chain_valid_days_min: Option<u32>,
+    /// The SHA-256 of the leaf certificate (DER): 64 lowercase hex digits, no separators (the file may use ':').
+    pub fingerprint_sha256: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,19 +491,118 @@ pub struct HttpCheck {
     pub headers: Vec<(String, String)>,
     pub ca_file: Option<PathBuf>,
     pub verify: bool,
-    /// Proxy URL (http, https or socks5).
-    pub proxy: Option<String>,
+    /// How to reach the server: directly, through a proxy URL, or as the environment says.
+    pub proxy: Proxy,
     /// Default true.
     pub follow_redirects: bool,
+    /// Redirects followed at most (`max_redirects`, 0 to 50, default 10); meaningful only with
+    /// `follow_redirects`.
+    pub max_redirects: u32,
     pub body_limit: usize,
+    /// Request body (`body`); only with a method other than GET and HEAD.
+    pub body: Option<String>,
+    /// PEM client certificate (chain) to present, resolved as [`TlsCheck::client_cert`]; with `client_key`.
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    pub client_key: Option<PathBuf>,
     pub expect: HttpExpect,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            url: String::new(),
+            method: "GET".to_owned(),
+            headers: Vec::new(),
+            ca_file: None,
+            verify: true,
+            proxy: Proxy::None,
+            follow_redirects: true,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            body_limit: DEFAULT_BODY_LIMIT,
+            body: None,
+            client_cert: None,
+            client_key: None,
+            expect: HttpExpect::default(),
+        }
+    }
+}
+
+/// `proxy = …` of an http or egress check.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Proxy {
+    /// No `proxy` key: connect directly (the environment's proxy variables are ignored).
+    #[default]
+    None,
+    /// `proxy = "http://…"`, `"https://…"` or `"socks5://…"`.
+    Url(String),
+    /// `proxy = "env"`: the usual `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` environment variables (and their
+    /// lowercase forms) of the agent's process.
+    Env,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct HttpExpect {
-    /// Accepted status codes; empty: any 2xx.
-    pub status: Vec<u16>,
+    /// Accepted status codes as inclusive ranges (`200` is `(200, 200)`, `"2xx"` is `(200, 299)`,
+    /// `"300-399"` is `(300, 399)`), in file order; empty: any 2xx.
+    pub status: Vec<(u16, u16)>,
     pub body_matches: Option<regex::Regex>,
+    /// The body must NOT match this regex (e.g. a maintenance page).
+    pub body_not_matches: Option<regex::Regex>,
+    /// Each response header named (lowercase) must be present and its value match the regex, in file order.
+    pub header_matches: Vec<(String, regex::Regex)>,
     /// Bound on the total time of the exchange.
     pub latency_max: Option<Duration>,
+}
+
+/// Path MTU discovery: the largest packet that crosses the path to `target` unfragmented, searched between
+/// `min` and `max` with Don't Fragment set.
+#[derive(Debug, Clone, Default)]
+pub struct MtuCheck {
+    /// IP address or host name (no port).
+    pub target: String,
+    /// Smallest packet size (bytes, IP header included) tried: 68 to 65535; default 1280 for an IPv6 literal
+    /// target ([`DEFAULT_MTU_MIN_V6`]), else 576 ([`DEFAULT_MTU_MIN_V4`]).
+    pub min: u16,
+    /// Largest size tried, above `min`; `None`: the MTU of the outgoing interface, found at run time.
+    pub max: Option<u16>,
+    pub expect: MtuExpect,
+}
+
+/// Without an expectation an mtu check passes when a path MTU of at least `min` is found.
+#[derive(Debug, Clone, Default)]
+pub struct MtuExpect {
+    /// The path MTU found must be at least this (e.g. 1500 to rule out a tunnel eating into it).
+    pub path_mtu_min: Option<u16>,
+}
+
+/// The egress (NAT) address of the site, asked from a "what is my address" service over HTTP(S).
+#[derive(Debug, Clone)]
+pub struct EgressCheck {
+    /// Absolute http or https URL of a service that answers with the caller's address as text.
+    pub url: String,
+    pub ca_file: Option<PathBuf>,
+    /// Verify the service's certificate (default true).
+    pub verify: bool,
+    pub proxy: Proxy,
+    pub expect: EgressExpect,
+}
+
+impl Default for EgressCheck {
+    fn default() -> Self {
+        EgressCheck {
+            url: String::new(),
+            ca_file: None,
+            verify: true,
+            proxy: Proxy::None,
+            expect: EgressExpect::default(),
+        }
+    }
+}
+
+/// An egress check passes when the address the service reports lies in one of `egress_in`.
+#[derive(Debug, Clone, Default)]
+pub struct EgressExpect {
+    /// The site's NAT range(s); required, never empty.
+    pub egress_in: Vec<ipnet::IpNet>,
 }

@@ -77,6 +77,8 @@ pub struct RawPhase {
     pub description: Option<Spanned<String>>,
     /// Run the phase periodically under `gonogo serve` (duration string).
     pub every: Option<Spanned<String>>,
+    /// Wait before the phase's first check (duration string).
+    pub settle: Option<Spanned<String>>,
 }
 
 /// `[api]`.
@@ -149,10 +151,18 @@ pub struct RawCheck {
     pub required: Option<Spanned<bool>>,
     /// Per-check timeout (duration string).
     pub timeout: Option<Spanned<String>>,
+    /// Pass when the expectations fail.
+    pub expect_failure: Option<Spanned<bool>>,
+    /// Further attempts after a failure.
+    pub retries: Option<Spanned<i64>>,
+    /// Time between attempts (duration string).
+    pub retry_interval: Option<Spanned<String>>,
+    /// Names of checks that must pass first.
+    pub depends_on: Option<Spanned<Vec<Spanned<String>>>>,
     /// Expectations, read separately by `load`.
     pub expect: Option<Spanned<RawExpect>>,
-    // icmp, tcp, tls.
-    /// icmp: host; tcp, tls: `host:port`.
+    // icmp, tcp, tls, mtu.
+    /// icmp, mtu: host; tcp, tls: `host:port`.
     pub target: Option<Spanned<String>>,
     // icmp, tcp.
     /// icmp echoes or tcp connects.
@@ -162,36 +172,74 @@ pub struct RawCheck {
     pub interval: Option<Spanned<String>>,
     /// ICMP payload bytes.
     pub size: Option<Spanned<i64>>,
+    /// Set the Don't Fragment bit.
+    pub dont_fragment: Option<Spanned<bool>>,
+    /// IP time to live.
+    pub ttl: Option<Spanned<i64>>,
+    /// `host:port` to connect to when no echo is answered.
+    pub fallback_tcp: Option<Spanned<String>>,
+    // tcp.
+    /// Text written after connecting.
+    pub send: Option<Spanned<String>>,
+    /// Regex the first bytes read must match.
+    pub expect_banner: Option<Spanned<String>>,
+    // mtu.
+    /// Smallest packet size tried.
+    pub min: Option<Spanned<i64>>,
+    /// Largest packet size tried.
+    pub max: Option<Spanned<i64>>,
     // dns.
     /// Name to look up.
     pub query: Option<Spanned<String>>,
     /// Record type.
     pub record: Option<Spanned<String>>,
-    /// Resolver `ip[:port]`.
+    /// Resolver `ip[:port]` (v1: one server).
     pub server: Option<Spanned<String>>,
+    /// Resolvers `ip[:port]`.
+    pub servers: Option<Spanned<Vec<Spanned<String>>>>,
     /// `udp` or `tcp`.
     pub transport: Option<Spanned<String>>,
     // tls.
     /// SNI and name to verify.
     pub server_name: Option<Spanned<String>>,
-    // tls, http.
+    /// Lowest TLS version offered.
+    pub min_version: Option<Spanned<String>>,
+    /// Highest TLS version offered.
+    pub max_version: Option<Spanned<String>>,
+    // tls, http, egress.
     /// PEM file of CA certificates.
     pub ca_file: Option<Spanned<String>>,
     /// Verify the certificate chain.
     pub verify: Option<Spanned<bool>>,
-    // http.
+    // tls, http.
+    /// PEM client certificate.
+    pub client_cert: Option<Spanned<String>>,
+    /// PEM private key of the client certificate.
+    pub client_key: Option<Spanned<String>>,
+    // http, egress.
     /// Absolute http(s) URL.
     pub url: Option<Spanned<String>>,
     /// HTTP method.
     pub method: Option<Spanned<String>>,
     /// Request headers (map order; the key spans give file order).
     pub headers: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
-    /// Proxy URL.
+    /// Proxy URL or `env`.
     pub proxy: Option<Spanned<String>>,
+    // http.
     /// Follow 3xx responses.
     pub follow_redirects: Option<Spanned<bool>>,
+    /// Redirects followed at most.
+    pub max_redirects: Option<Spanned<i64>>,
     /// Body bytes read at most.
     pub body_limit: Option<Spanned<i64>>,
+    /// Request body.
+    pub body: Option<Spanned<String>>,
+    // icmp, tcp, tls, http, mtu, egress.
+    /// Address family: any, 4, 6, both, all.
+    pub ip: Option<Spanned<String>>,
+    // every kind that sends.
+    /// Local IP address to send from.
+    pub source: Option<Spanned<String>>,
     /// Filled by `load`, not read from the file.
     #[serde(skip)]
     pub meta: TableMeta,
@@ -220,23 +268,78 @@ pub struct RawExpect {
     pub min_answers: Option<Spanned<i64>>,
     /// Answers that must be present.
     pub answers_include: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The exact answer set.
+    pub answers_exactly: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Regex every answer must match.
+    pub answers_match: Option<Spanned<String>>,
+    /// Answers that must be absent.
+    pub answers_exclude: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Networks every address answer must lie in.
+    pub answers_in: Option<Spanned<Vec<Spanned<String>>>>,
     // tls.
     /// Fewest days of validity left.
     pub valid_days_min: Option<Spanned<i64>>,
     /// Names the certificate must cover.
     pub names_include: Option<Spanned<Vec<Spanned<String>>>>,
-    /// Lowest TLS version.
+    /// Lowest negotiated TLS version.
     pub min_version: Option<Spanned<String>>,
+    /// Regex the leaf's issuer must match.
+    pub issuer_matches: Option<Spanned<String>>,
+    /// Fewest days of validity left of any certificate in the chain.
+    pub chain_valid_days_min: Option<Spanned<i64>>,
+    /// SHA-256 fingerprint of the leaf.
+    pub fingerprint_sha256: Option<Spanned<String>>,
     // http.
-    /// Accepted status codes.
-    pub status: Option<Spanned<Vec<Spanned<i64>>>>,
+    /// Accepted status codes and ranges.
+    pub status: Option<Spanned<Vec<Spanned<RawStatus>>>>,
     /// Regex the body must match.
     pub body_matches: Option<Spanned<String>>,
+    /// Regex the body must not match.
+    pub body_not_matches: Option<Spanned<String>>,
+    /// Response header name → regex its value must match.
+    pub header_matches: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
     /// Whole-exchange bound.
     pub latency_max: Option<Spanned<String>>,
+    // mtu.
+    /// Smallest acceptable path MTU.
+    pub path_mtu_min: Option<Spanned<i64>>,
+    // egress.
+    /// Networks the egress address must lie in.
+    pub egress_in: Option<Spanned<Vec<Spanned<String>>>>,
     /// Filled by `load`, not read from the file.
     #[serde(skip)]
     pub meta: TableMeta,
+}
+
+/// One element of `expect.status`: a code (`200`) or a string (`"2xx"`, `"300-399"`), checked by validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawStatus {
+    /// An integer.
+    Code(i64),
+    /// A string.
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = RawStatus;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a status code such as 200 or a range such as \"2xx\" or \"300-399\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawStatus, E> {
+                Ok(RawStatus::Text(v.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// What `load` learnt about a table besides its values.
@@ -265,7 +368,7 @@ impl TableMeta {
 }
 
 /// The check kinds.
-pub const KINDS: [&str; 5] = ["icmp", "tcp", "dns", "tls", "http"];
+pub const KINDS: [&str; 7] = ["icmp", "tcp", "dns", "tls", "http", "mtu", "egress"];
 
 /// One key a table accepts.
 #[derive(Debug, Clone, Copy)]
@@ -315,8 +418,11 @@ pub const SITE_KEYS: &[KeyInfo] = &[key("name", ALL, STRING), key("ods_code", AL
 pub const DEFAULTS_KEYS: &[KeyInfo] = &[key("timeout", ALL, DURATION), key("concurrency", ALL, WHOLE)];
 
 /// `[phase.NAME]` keys.
-pub const PHASE_KEYS: &[KeyInfo] =
-    &[key("description", ALL, STRING), key("every", ALL, "a duration string such as \"15m\" or \"1h\"")];
+pub const PHASE_KEYS: &[KeyInfo] = &[
+    key("description", ALL, STRING),
+    key("every", ALL, "a duration string such as \"15m\" or \"1h\""),
+    key("settle", ALL, "a duration string such as \"2m\""),
+];
 
 const LISTEN: &str = "an address:port string such as \"127.0.0.1:9443\"";
 const PEM_FILE: &str = "a file path string";
@@ -344,32 +450,63 @@ pub const STORAGE_KEYS: &[KeyInfo] =
 /// `[metrics]` keys.
 pub const METRICS_KEYS: &[KeyInfo] = &[key("listen", ALL, LISTEN)];
 
-/// `[[check]]` keys, common ones first, then by kind.
+/// `[[check]]` keys, common ones first, then by kind; `ip` and `source` (several kinds) last.
 pub const CHECK_KEYS: &[KeyInfo] = &[
     key("name", ALL, "a string such as \"gw-ping\""),
-    key("kind", ALL, "one of \"icmp\", \"tcp\", \"dns\", \"tls\", \"http\""),
+    key("kind", ALL, "one of \"icmp\", \"tcp\", \"dns\", \"tls\", \"http\", \"mtu\", \"egress\""),
     key("phases", ALL, "an array of phase names such as [\"commissioning\"]"),
     key("required", ALL, BOOL),
     key("timeout", ALL, DURATION),
+    key("expect_failure", ALL, BOOL),
+    key("retries", ALL, "a whole number of further attempts such as 2"),
+    key("retry_interval", ALL, DURATION),
+    key("depends_on", ALL, "an array of check names such as [\"hscn-dns-1-udp\"]"),
     key("expect", ALL, EXPECT_EXPECTED),
-    key("target", &["icmp", "tcp", "tls"], "a string such as \"10.0.0.1\" or \"host.example:443\""),
+    key("target", &["icmp", "tcp", "tls", "mtu"], "a string such as \"10.0.0.1\" or \"host.example:443\""),
     key("count", &["icmp", "tcp"], WHOLE),
     key("interval", &["icmp"], DURATION),
     key("size", &["icmp"], "a whole number of payload bytes such as 56"),
+    key("dont_fragment", &["icmp"], BOOL),
+    key("ttl", &["icmp"], "a whole number of hops from 1 to 255 such as 64"),
+    key("fallback_tcp", &["icmp"], "a \"host:port\" string such as \"155.231.231.1:53\""),
+    key("send", &["tcp"], "a string such as \"HEAD / HTTP/1.0\\r\\n\\r\\n\""),
+    key("expect_banner", &["tcp"], "a regular expression string such as \"^SSH-2\\\\.0-\""),
+    key("min", &["mtu"], "a whole number of bytes such as 1280"),
+    key("max", &["mtu"], "a whole number of bytes such as 1500"),
     key("query", &["dns"], "a domain name string such as \"nww.nhs.uk\""),
     key("record", &["dns"], "a record type string such as \"A\""),
     key("server", &["dns"], "a string such as \"155.231.231.1:53\""),
     key("transport", &["dns"], "\"udp\" or \"tcp\""),
+    key("servers", &["dns"], "an array of strings such as [\"155.231.231.1:53\", \"155.231.231.2:53\"]"),
     key("server_name", &["tls"], "a host name string"),
-    key("ca_file", &["tls", "http"], "a file path string"),
-    key("verify", &["tls", "http"], BOOL),
-    key("url", &["http"], "a URL string such as \"https://app.example/health\""),
+    key("min_version", &["tls"], TLS_VERSION),
+    key("max_version", &["tls"], TLS_VERSION),
+    key("ca_file", &["tls", "http", "egress"], "a file path string"),
+    key("verify", &["tls", "http", "egress"], BOOL),
+    key("client_cert", &["tls", "http"], "a file path string"),
+    key("client_key", &["tls", "http"], "a file path string"),
+    key("url", &["http", "egress"], "a URL string such as \"https://app.example/health\""),
     key("method", &["http"], "a string such as \"GET\""),
     key("headers", &["http"], "a table of strings such as { Accept = \"application/json\" }"),
-    key("proxy", &["http"], "a URL string such as \"http://proxy.example:8080\""),
+    key("body", &["http"], "a string such as '{\"ping\": true}'"),
+    key("proxy", &["http", "egress"], "a URL string such as \"http://proxy.example:8080\", or \"env\""),
     key("follow_redirects", &["http"], BOOL),
+    key("max_redirects", &["http"], "a whole number from 0 to 50 such as 10"),
     key("body_limit", &["http"], "a whole number of bytes such as 1048576"),
+    key(
+        "ip",
+        &["icmp", "tcp", "tls", "http", "mtu", "egress"],
+        "one of \"any\", \"4\", \"6\", \"both\", \"all\" (a string)",
+    ),
+    key(
+        "source",
+        &["icmp", "tcp", "dns", "tls", "http", "mtu", "egress"],
+        "an IP address string such as \"10.120.4.2\"",
+    ),
 ];
+
+const TLS_VERSION: &str = "the string \"1.2\" or \"1.3\"";
+const NETWORKS: &str = "an array of networks such as [\"10.0.0.0/8\", \"155.231.0.0/16\"]";
 
 const EXPECT_EXPECTED: &str = "a table: [check.expect] or expect = { … }";
 
@@ -383,12 +520,23 @@ pub const EXPECT_KEYS: &[KeyInfo] = &[
     key("rcode", &["dns"], "a string such as \"NOERROR\""),
     key("min_answers", &["dns"], WHOLE),
     key("answers_include", &["dns"], STRINGS),
+    key("answers_exactly", &["dns"], STRINGS),
+    key("answers_match", &["dns"], "a regular expression string"),
+    key("answers_exclude", &["dns"], STRINGS),
+    key("answers_in", &["dns"], NETWORKS),
     key("valid_days_min", &["tls"], "a whole number of days such as 14"),
     key("names_include", &["tls"], STRINGS),
-    key("min_version", &["tls"], "the string \"1.2\" or \"1.3\""),
-    key("status", &["http"], "an array of status codes such as [200, 204]"),
+    key("min_version", &["tls"], TLS_VERSION),
+    key("issuer_matches", &["tls"], "a regular expression string"),
+    key("chain_valid_days_min", &["tls"], "a whole number of days such as 14"),
+    key("fingerprint_sha256", &["tls"], "a string of 64 hex digits, ':' separators allowed"),
+    key("status", &["http"], "an array of status codes and ranges such as [200, 204], [\"2xx\"] or [\"300-399\"]"),
     key("body_matches", &["http"], "a regular expression string"),
+    key("body_not_matches", &["http"], "a regular expression string"),
+    key("header_matches", &["http"], "a table of regular expressions such as { \"content-type\" = \"json\" }"),
     key("latency_max", &["http"], DURATION),
+    key("path_mtu_min", &["mtu"], "a whole number of bytes such as 1500"),
+    key("egress_in", &["egress"], NETWORKS),
 ];
 
 /// The names of `keys` that apply to `kind` (`None`: all), comma-separated.
@@ -701,7 +849,7 @@ fn unknown_key_message(name: &str, keys: &[KeyInfo], what: &str) -> String {
 }
 
 /// Levenshtein distance, for typo suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
@@ -774,19 +922,39 @@ mod tests {
             count = 1
             interval = "1s"
             size = 1
+            dont_fragment = true
+            ttl = 1
+            fallback_tcp = "x"
+            send = "x"
+            expect_banner = "x"
+            min = 1
+            max = 1
             query = "x"
             record = "A"
             server = "x"
             transport = "udp"
+            servers = ["x"]
             server_name = "x"
+            min_version = "1.2"
+            max_version = "1.3"
             ca_file = "x"
             verify = true
+            client_cert = "x"
+            client_key = "x"
             url = "x"
             method = "x"
             headers = { a = "b" }
+            body = "x"
             proxy = "x"
             follow_redirects = true
+            max_redirects = 1
             body_limit = 1
+            ip = "4"
+            source = "x"
+            expect_failure = true
+            retries = 1
+            retry_interval = "1s"
+            depends_on = ["x"]
             [expect]
             loss_max = 0.5
             rtt_mean_max = "1s"
@@ -796,12 +964,23 @@ mod tests {
             rcode = "x"
             min_answers = 1
             answers_include = ["x"]
+            answers_exactly = ["x"]
+            answers_match = "x"
+            answers_exclude = ["x"]
+            answers_in = ["x"]
             valid_days_min = 1
             names_include = ["x"]
             min_version = "1.2"
-            status = [200]
+            issuer_matches = "x"
+            chain_valid_days_min = 1
+            fingerprint_sha256 = "x"
+            status = [200, "2xx"]
             body_matches = "x"
+            body_not_matches = "x"
+            header_matches = { a = "b" }
             latency_max = "1s"
+            path_mtu_min = 1
+            egress_in = ["x"]
         "#;
         let check: RawCheck = toml::from_str(check_doc).expect("every listed key is a RawCheck field");
         let expect = check.expect.as_ref().expect("expect read");
@@ -841,7 +1020,7 @@ mod tests {
     fn serve_key_tables_match_the_structs() {
         assert_keys_match::<RawSite>("name = \"a\"\nods_code = \"b\"", SITE_KEYS);
         assert_keys_match::<RawDefaults>("timeout = \"1s\"\nconcurrency = 1", DEFAULTS_KEYS);
-        assert_keys_match::<RawPhase>("description = \"a\"\nevery = \"1m\"", PHASE_KEYS);
+        assert_keys_match::<RawPhase>("description = \"a\"\nevery = \"1m\"\nsettle = \"1s\"", PHASE_KEYS);
         assert_keys_match::<RawApi>(
             "listen = \"a\"\ntls_cert = \"b\"\ntls_key = \"c\"\nclient_ca = \"d\"\ninsecure = true",
             API_KEYS,

@@ -1,12 +1,14 @@
 //! Raw → model: every value parsed and range-checked, cross-field rules applied, defaults filled in.
 //!
 //! Nothing stops at the first problem: each rule records its problem in a `Report` and validation carries on
-//! with the next key, so the operator sees every mistake in one run. A problem about a value points at the
-//! value; one about a key (unknown, not for this kind) points at the key; a missing key points at the table
-//! header (`[[check]]`, `[api]`).
+//! with the next key, so the operator sees every mistake in one run. Rules across checks (`depends_on`: names,
+//! phases, cycles) run after every check has been read, on what each check's table holds. A problem about a
+//! value points at the value; one about a key (unknown, not for this kind) points at the key; a missing key
+//! points at the table header (`[[check]]`, `[api]`).
 //!
-//! Paths in `[api]` (`tls_cert`, `tls_key`, `client_ca`) are resolved against the config file's directory when
-//! relative. Whether those files exist and hold PEM is not checked here (this crate does no I/O beyond reading the
+//! Paths in `[api]` (`tls_cert`, `tls_key`, `client_ca`) and a check's `client_cert` and `client_key` are
+//! resolved against the config file's directory when relative (a check's `ca_file` is kept as written, as in
+//! v1). Whether those files exist and hold PEM is not checked here (this crate does no I/O beyond reading the
 //! config): `gonogo serve` reports an unreadable file, with its path, when it starts.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,13 +22,14 @@ use toml::Spanned;
 use crate::error::{Problems, Report};
 use crate::model::{
     Api, ApiTls, Check, CheckSpec, Config, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_ICMP_COUNT,
-    DEFAULT_ICMP_INTERVAL, DEFAULT_ICMP_SIZE, DEFAULT_KEEP_RUNS, DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect,
-    HttpCheck, HttpExpect, IcmpCheck, IcmpExpect, MetricsListener, Phase, Role, STANDARD_PHASES, Site, Storage,
-    TcpCheck, TcpExpect, TlsCheck, TlsExpect, Token,
+    DEFAULT_ICMP_INTERVAL, DEFAULT_ICMP_SIZE, DEFAULT_KEEP_RUNS, DEFAULT_MAX_REDIRECTS, DEFAULT_MTU_MIN_V4,
+    DEFAULT_MTU_MIN_V6, DEFAULT_RETRY_INTERVAL, DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect, EgressCheck,
+    EgressExpect, HttpCheck, HttpExpect, IcmpCheck, IcmpExpect, IpMode, MetricsListener, MtuCheck, MtuExpect, Phase,
+    Proxy, Role, STANDARD_PHASES, Site, Storage, TcpCheck, TcpExpect, TlsCheck, TlsExpect, Token,
 };
 use crate::raw::{
-    self, CHECK_KEYS, EXPECT_KEYS, KINDS, RawApi, RawCheck, RawConfig, RawExpect, RawMetrics, RawStorage, RawToken,
-    TableMeta,
+    self, CHECK_KEYS, EXPECT_KEYS, KINDS, RawApi, RawCheck, RawConfig, RawExpect, RawMetrics, RawStatus, RawStorage,
+    RawToken, TableMeta,
 };
 
 /// DNS record types a dns check may ask for.
@@ -55,6 +58,22 @@ pub const MIN_EVERY: Duration = Duration::from_secs(10);
 pub const MAX_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Largest `[storage] keep_runs`.
 pub const MAX_KEEP_RUNS: i64 = 100_000;
+/// Largest `retries`.
+pub const MAX_RETRIES: i64 = 100;
+/// Shortest `retry_interval`.
+pub const MIN_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest `retry_interval`.
+pub const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(600);
+/// Largest `max_redirects`.
+pub const MAX_REDIRECTS: i64 = 50;
+/// Shortest phase `settle`.
+pub const MIN_SETTLE: Duration = Duration::from_secs(1);
+/// Longest phase `settle`.
+pub const MAX_SETTLE: Duration = Duration::from_secs(3600);
+/// Smallest mtu `min`, `max` and `path_mtu_min`: the IPv4 minimum MTU (RFC 791).
+pub const MIN_MTU: i64 = 68;
+/// Largest mtu `min`, `max` and `path_mtu_min`.
+pub const MAX_MTU: i64 = 65_535;
 
 /// The hint given with any `sha256` that is not a hex SHA-256 digest.
 const SHA256_HINT: &str = "store the SHA-256 of the token, not the token: printf %s \"$TOKEN\" | sha256sum";
@@ -81,7 +100,10 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
 
     let mut phases: BTreeMap<String, Phase> = STANDARD_PHASES
         .iter()
-        .map(|&name| (name.to_owned(), Phase { name: name.to_owned(), description: None, standard: true, every: None }))
+        .map(|&name| {
+            let phase = Phase { name: name.to_owned(), description: None, standard: true, every: None, settle: None };
+            (name.to_owned(), phase)
+        })
         .collect();
     for (name, phase) in raw.phase {
         let name_span = name.span();
@@ -95,13 +117,18 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
         }
         let phase = phase.into_inner();
         let every = phase.every.and_then(|e| every(&e, &format!("phase.{name}.every"), report));
+        let settle = phase.settle.and_then(|s| settle(&s, &format!("phase.{name}.settle"), report));
         let description = phase.description.map(Spanned::into_inner);
         let standard = STANDARD_PHASES.contains(&name.as_str());
-        phases.insert(name.clone(), Phase { name, description, standard, every });
+        phases.insert(name.clone(), Phase { name, description, standard, every, settle });
     }
+
+    // Relative paths in the file are relative to the file's directory, not to the agent's working directory.
+    let dir = path.parent().unwrap_or(Path::new(""));
 
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     let mut checks = Vec::with_capacity(raw.check.len());
+    let mut nodes = Vec::with_capacity(raw.check.len());
     for check in raw.check {
         let span = check.span();
         let line = report.position(span.start).0;
@@ -119,20 +146,218 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
                 names.insert(value.clone(), line);
             }
         }
-        let mut validator = CheckValidator { report: &mut *report, defaults: &defaults, phases: &phases };
+        nodes.push(DependencyNode::of(check.get_ref()));
+        let mut validator = CheckValidator { report: &mut *report, defaults: &defaults, phases: &phases, dir };
         if let Some(check) = validator.check(check.into_inner(), span, line) {
             checks.push(check);
         }
     }
+    dependencies(&nodes, &phases, report);
 
-    // Relative paths in the file are relative to the file's directory, not to the agent's working directory.
-    let dir = path.parent().unwrap_or(Path::new(""));
     let (api_listen, api) = raw.api.map(|a| api(a, dir, report)).unwrap_or_default();
     let tokens = tokens(raw.token, report);
     let storage = raw.storage.map(|s| storage(s.into_inner(), report)).unwrap_or_default();
     let metrics = raw.metrics.and_then(|m| metrics(m, api_listen, report));
 
     Config { path: path.to_path_buf(), site, defaults, phases, checks, api, tokens, storage, metrics }
+}
+
+/// What the dependency rules need of one `[[check]]`, taken before it is validated (a check with other problems
+/// still has a name and phases that its dependants refer to).
+struct DependencyNode {
+    /// The name, when valid.
+    name: Option<String>,
+    /// Key path prefix, e.g. `check "app-tls"`.
+    path: String,
+    /// The phases as written; `None` when missing or rejected (already reported).
+    phases: Option<Vec<String>>,
+    /// The `depends_on` entries as written.
+    depends_on: Vec<Spanned<String>>,
+}
+
+impl DependencyNode {
+    fn of(raw: &RawCheck) -> Self {
+        DependencyNode {
+            name: raw.name.as_ref().map(|n| n.get_ref().clone()).filter(|n| is_valid_name(n)),
+            path: raw.meta.path.clone(),
+            phases: raw.phases.as_ref().map(|p| p.get_ref().iter().map(|s| s.get_ref().clone()).collect()),
+            depends_on: raw.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default(),
+        }
+    }
+
+    /// `"name"`, or the key path when the check has no valid name.
+    fn display(&self) -> String {
+        self.name.as_ref().map_or_else(|| self.path.clone(), |n| format!("{n:?}"))
+    }
+}
+
+/// `depends_on` across checks: each entry names another existing check (not the check itself, not twice) that
+/// runs in every phase the dependant runs in, and the dependencies form no cycle.
+fn dependencies(nodes: &[DependencyNode], phases: &BTreeMap<String, Phase>, report: &mut Report<'_>) {
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(name) = &node.name {
+            index.entry(name.as_str()).or_insert(i);
+        }
+    }
+    let all_names: Vec<&str> = nodes.iter().filter_map(|n| n.name.as_deref()).collect();
+    // edges[i]: (dependency index, the entry naming it), file order, without self-references and repeats.
+    let mut edges: Vec<Vec<(usize, &Spanned<String>)>> = vec![Vec::new(); nodes.len()];
+    for (i, node) in nodes.iter().enumerate() {
+        let key = format!("{}.depends_on", node.path);
+        let mut seen = BTreeSet::new();
+        for entry in &node.depends_on {
+            let wanted = entry.get_ref().as_str();
+            if node.name.as_deref() == Some(wanted) {
+                report.at(
+                    entry.span(),
+                    &key,
+                    format!("a check cannot depend on itself; remove {wanted:?} from depends_on"),
+                );
+                continue;
+            }
+            if !seen.insert(wanted) {
+                report.at(entry.span(), &key, format!("check {wanted:?} is listed twice"));
+                continue;
+            }
+            let Some(&j) = index.get(wanted) else {
+                let mut message = format!("no check named {wanted:?}");
+                if let Some(best) = closest(wanted, all_names.iter().copied()) {
+                    message.push_str(&format!("; did you mean {best:?}?"));
+                }
+                let list = if all_names.is_empty() { "none".to_owned() } else { all_names.join(", ") };
+                message.push_str(&format!("; checks: {list}"));
+                report.at(entry.span(), &key, message);
+                continue;
+            };
+            edges[i].push((j, entry));
+            // Only phases that exist: an unknown phase is reported once, by the phases rule.
+            if let (Some(own), Some(theirs)) = (&node.phases, &nodes[j].phases) {
+                let mut reported = BTreeSet::new();
+                for phase in own.iter().filter(|p| phases.contains_key(*p) && !theirs.contains(p)) {
+                    if !reported.insert(phase) {
+                        continue;
+                    }
+                    report.at(
+                        entry.span(),
+                        &key,
+                        format!(
+                            "check {} runs in phase {phase:?} but its dependency {wanted:?} does not; add {phase:?} \
+                             to the phases of {wanted:?}, or remove {wanted:?} from depends_on",
+                            node.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    cycles(nodes, &edges, report);
+}
+
+/// Report each dependency cycle once, at the `depends_on` entry that closes it (depth-first, in file order).
+fn cycles(nodes: &[DependencyNode], edges: &[Vec<(usize, &Spanned<String>)>], report: &mut Report<'_>) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Active,
+        Done,
+    }
+    struct Walk<'n, 'e, 'r, 'a> {
+        nodes: &'n [DependencyNode],
+        edges: &'e [Vec<(usize, &'e Spanned<String>)>],
+        state: Vec<State>,
+        stack: Vec<usize>,
+        report: &'r mut Report<'a>,
+    }
+    impl Walk<'_, '_, '_, '_> {
+        fn visit(&mut self, i: usize) {
+            self.state[i] = State::Active;
+            self.stack.push(i);
+            for &(j, entry) in &self.edges[i] {
+                match self.state[j] {
+                    State::New => self.visit(j),
+                    State::Active => {
+                        let from = self.stack.iter().position(|&k| k == j).unwrap_or(0);
+                        let mut names: Vec<String> =
+                            self.stack[from..].iter().map(|&k| self.nodes[k].display()).collect();
+                        names.push(self.nodes[j].display());
+                        self.report.at(
+                            entry.span(),
+                            format!("{}.depends_on", self.nodes[i].path),
+                            format!(
+                                "dependency cycle: {} (each waits for the next, so none would ever run); remove one \
+                                 of these depends_on entries",
+                                names.join(" → ")
+                            ),
+                        );
+                    }
+                    State::Done => {}
+                }
+            }
+            self.stack.pop();
+            self.state[i] = State::Done;
+        }
+    }
+    let mut walk = Walk { nodes, edges, state: vec![State::New; nodes.len()], stack: Vec::new(), report };
+    for i in 0..nodes.len() {
+        if walk.state[i] == State::New {
+            walk.visit(i);
+        }
+    }
+}
+
+/// The candidate closest to `name` by edit distance, when close enough to be a likely typo; a difference of
+/// case only counts least.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    candidates
+        .map(|c| (typo_distance(&lower, &c.to_lowercase()), typo_distance(name, c), c))
+        .filter(|&(_, d, c)| d <= 2.max(c.len() / 4))
+        .min_by_key(|&(folded, d, _)| (folded, d))
+        .map(|(_, _, c)| c)
+}
+
+/// Edit distance counting a swap of two neighbouring characters as one edit (optimal string alignment), so
+/// "app-tsl" is closer to "app-tls" than to "app-tcp".
+fn typo_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// A phase's `settle`: a duration from [`MIN_SETTLE`] to [`MAX_SETTLE`].
+fn settle(value: &Spanned<String>, key: &str, report: &mut Report<'_>) -> Option<Duration> {
+    let d = duration(value, key, report)?;
+    if d < MIN_SETTLE {
+        report.at(
+            value.span(),
+            key,
+            format!("{:?} is too short; settle is at least 1s (leave it out to start at once)", value.get_ref()),
+        );
+        None
+    } else if d > MAX_SETTLE {
+        report.at(value.span(), key, format!("{:?} is too long; settle may be at most 1h", value.get_ref()));
+        None
+    } else {
+        Some(d)
+    }
 }
 
 /// A phase's `every`: a duration from [`MIN_EVERY`] to [`MAX_EVERY`].
@@ -681,6 +906,15 @@ struct CheckValidator<'r, 'a, 'c> {
     report: &'r mut Report<'a>,
     defaults: &'c Defaults,
     phases: &'c BTreeMap<String, Phase>,
+    /// The config file's directory: relative client certificate paths are resolved against it.
+    dir: &'c Path,
+}
+
+/// The parts of a check's `expect` table besides its keys.
+struct ExpectTable {
+    keys: RawExpect,
+    /// Where the table starts (for a missing required expectation); `None` when the check has no `expect`.
+    span: Option<Range<usize>>,
 }
 
 impl CheckValidator<'_, '_, '_> {
@@ -750,26 +984,156 @@ impl CheckValidator<'_, '_, '_> {
             Some(t) => timeout(&t, &p("timeout"), self.report),
             None => Some(self.defaults.timeout),
         };
+        let expect_failure = raw.expect_failure.take().is_some_and(Spanned::into_inner);
+        let (retries, retry_interval) = self.retries(&mut raw, &meta);
+        // Checked across checks by `dependencies` (names, phases, cycles); here only the values are taken.
+        let depends_on = raw
+            .depends_on
+            .take()
+            .map_or_else(Vec::new, |d| d.into_inner().into_iter().map(Spanned::into_inner).collect::<Vec<_>>());
+        let applies =
+            |key: &str| kind.is_none_or(|kind| CHECK_KEYS.iter().any(|k| k.name == key && k.applies_to(kind)));
+        // A key that does not apply to the kind is reported by `applicability`, not also parsed.
+        let ip = match raw.ip.take() {
+            Some(ip) if applies("ip") => self.ip_mode(&ip, &meta),
+            _ => Some(None),
+        };
+        let source = match raw.source.take() {
+            Some(s) if applies("source") => source_addr(s.get_ref().trim())
+                .map(|a| Some((a, s.span())))
+                .map_err(|e| self.at(s.span(), p("source"), e))
+                .ok(),
+            _ => Some(None),
+        };
+        if let (Some(Some(ip)), Some(Some((addr, span)))) = (&ip, &source) {
+            self.source_matches_ip(ip, *addr, span.clone(), &meta);
+        }
 
         let spec = kind.and_then(|kind| {
             self.applicability(&meta, CHECK_KEYS, kind, "");
-            let expect = raw.expect.take().map(|e| e.into_inner()).unwrap_or_default();
-            if !expect.meta.path.is_empty() {
-                self.applicability(&expect.meta, EXPECT_KEYS, kind, "expect.");
+            let expect = match raw.expect.take() {
+                Some(e) => ExpectTable { span: Some(e.span()), keys: e.into_inner() },
+                None => ExpectTable { span: None, keys: RawExpect::default() },
+            };
+            if !expect.keys.meta.path.is_empty() {
+                self.applicability(&expect.keys.meta, EXPECT_KEYS, kind, "expect.");
             }
             match kind {
-                "icmp" => self.icmp(raw, expect, &meta, &header),
-                "tcp" => self.tcp(raw, expect, &meta, &header),
-                "dns" => self.dns(raw, expect, &meta, &header),
-                "tls" => self.tls(raw, expect, &meta, &header),
-                _ => self.http(raw, expect, &meta, &header),
+                "icmp" => self.icmp(raw, expect.keys, &meta, &header),
+                "tcp" => self.tcp(raw, expect.keys, &meta, &header),
+                "dns" => self.dns(raw, expect.keys, &meta, &header),
+                "tls" => self.tls(raw, expect.keys, &meta, &header),
+                "http" => self.http(raw, expect.keys, &meta, &header),
+                "mtu" => self.mtu(raw, expect.keys, &meta, &header),
+                _ => self.egress(raw, expect, &meta, &header),
             }
         });
 
         if self.report.count() > before {
             return None;
         }
-        Some(Check { name: name?, phases: phases?, required, timeout: timeout?, line, spec: spec? })
+        Some(Check {
+            name: name?,
+            phases: phases?,
+            required,
+            timeout: timeout?,
+            expect_failure,
+            retries: retries?,
+            retry_interval: retry_interval?,
+            depends_on,
+            ip: ip?.map_or(IpMode::Any, |(mode, _)| mode),
+            source: source?.map(|(addr, _)| addr),
+            line,
+            spec: spec?,
+        })
+    }
+
+    /// `retries` (0 to [`MAX_RETRIES`]) and `retry_interval` ([`MIN_RETRY_INTERVAL`] to [`MAX_RETRY_INTERVAL`],
+    /// only with retries).
+    fn retries(&mut self, raw: &mut RawCheck, meta: &TableMeta) -> (Option<u32>, Option<Duration>) {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let retries = match raw.retries.take() {
+            Some(r) => int_in(&r, &p("retries"), 0, MAX_RETRIES, " further attempts", self.report).map(|r| r as u32),
+            None => Some(0),
+        };
+        let interval = match raw.retry_interval.take() {
+            Some(i) => duration(&i, &p("retry_interval"), self.report).and_then(|d| {
+                if d < MIN_RETRY_INTERVAL {
+                    self.at(i.span(), p("retry_interval"), "must be at least 10ms");
+                    None
+                } else if d > MAX_RETRY_INTERVAL {
+                    self.at(i.span(), p("retry_interval"), "must be at most 10m");
+                    None
+                } else {
+                    if retries == Some(0) && !meta.was_rejected("retries") {
+                        self.at(
+                            meta.key_span("retry_interval").unwrap_or(i.span()),
+                            p("retry_interval"),
+                            "retry_interval has no effect without retries; add retries = 2 (further attempts after a \
+                             failure), or remove retry_interval",
+                        );
+                    }
+                    Some(d)
+                }
+            }),
+            None => Some(DEFAULT_RETRY_INTERVAL),
+        };
+        (retries, interval)
+    }
+
+    /// `ip = "any" | "4" | "6" | "both" | "all"`, with the span of its value.
+    fn ip_mode(&mut self, value: &Spanned<String>, meta: &TableMeta) -> Option<Option<(IpMode, Range<usize>)>> {
+        match IpMode::from_name(&value.get_ref().trim().to_ascii_lowercase()) {
+            Some(mode) => Some(Some((mode, value.span()))),
+            None => {
+                self.at(
+                    value.span(),
+                    format!("{}.ip", meta.path),
+                    format!(
+                        "unknown ip {:?}; write \"any\" (default: the first address found), \"4\" (IPv4 only), \"6\" \
+                         (IPv6 only), \"both\" (IPv4 and IPv6, each must pass) or \"all\" (every address of the \
+                         target)",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `source` must be of the family `ip` asks for, and a single address cannot serve `both` or `all`.
+    fn source_matches_ip(&mut self, ip: &(IpMode, Range<usize>), addr: IpAddr, span: Range<usize>, meta: &TableMeta) {
+        let key = format!("{}.source", meta.path);
+        let family = |a: IpAddr| if a.is_ipv4() { "4" } else { "6" };
+        match ip.0 {
+            IpMode::V4 if addr.is_ipv6() => self.at(
+                span,
+                key,
+                format!(
+                    "{addr} is an IPv6 address but ip = \"4\" sends over IPv4; give an IPv4 source address, or set \
+                     ip = \"6\""
+                ),
+            ),
+            IpMode::V6 if addr.is_ipv4() => self.at(
+                span,
+                key,
+                format!(
+                    "{addr} is an IPv4 address but ip = \"6\" sends over IPv6; give an IPv6 source address, or set \
+                     ip = \"4\""
+                ),
+            ),
+            IpMode::Both | IpMode::All => self.at(
+                span,
+                key,
+                format!(
+                    "one source address cannot send over both IPv4 and IPv6 (ip = \"{}\"); remove source, or set \
+                     ip = \"{}\" to match {addr}",
+                    ip.0.as_str(),
+                    family(addr)
+                ),
+            ),
+            _ => {}
+        }
     }
 
     fn phases(
@@ -852,7 +1216,7 @@ impl CheckValidator<'_, '_, '_> {
             self.at(
                 header.clone(),
                 meta.path.clone(),
-                format!("missing `{key}`, which a {kind} check needs; add {key} = {example}"),
+                format!("missing `{key}`, which {} {kind} check needs; add {key} = {example}", article(kind)),
             );
         }
         value.as_ref()
@@ -862,6 +1226,35 @@ impl CheckValidator<'_, '_, '_> {
         match value {
             None => Some(None),
             Some(v) => duration(v, key, self.report).map(Some),
+        }
+    }
+
+    /// An optional regular expression.
+    fn regex(&mut self, value: &Option<Spanned<String>>, key: &str) -> Option<Option<regex::Regex>> {
+        match value {
+            Some(r) => match regex::Regex::new(r.get_ref()) {
+                Ok(re) => Some(Some(re)),
+                Err(e) => {
+                    self.at(r.span(), key, format!("not a valid regular expression: {}", regex_error_text(&e)));
+                    None
+                }
+            },
+            None => Some(None),
+        }
+    }
+
+    /// An optional whole number in `min..=max`, as `T`.
+    fn int<T: TryFrom<i64>>(
+        &mut self,
+        value: &Option<Spanned<i64>>,
+        key: &str,
+        min: i64,
+        max: i64,
+        unit: &str,
+    ) -> Option<Option<T>> {
+        match value {
+            Some(v) => int_in(v, key, min, max, unit, self.report).and_then(|v| T::try_from(v).ok()).map(Some),
+            None => Some(None),
         }
     }
 
@@ -896,6 +1289,21 @@ impl CheckValidator<'_, '_, '_> {
             Some(s) => int_in(s, &p("size"), 0, MAX_ICMP_SIZE, " bytes", self.report).map(|s| s as usize),
             None => Some(DEFAULT_ICMP_SIZE),
         };
+        let dont_fragment = raw.dont_fragment.as_ref().is_some_and(|d| *d.get_ref());
+        let ttl = self.int::<u8>(&raw.ttl, &p("ttl"), 1, 255, " hops");
+        let fallback_tcp = match &raw.fallback_tcp {
+            Some(f) => host_port(f.get_ref().trim())
+                .map(Some)
+                .map_err(|e| {
+                    self.at(
+                        f.span(),
+                        p("fallback_tcp"),
+                        format!("{e}; fallback_tcp is connected to when no echo is answered"),
+                    )
+                })
+                .ok(),
+            None => Some(None),
+        };
         let ep = |key: &str| format!("{}.{key}", expect.meta.path);
         let loss_max = match &expect.loss_max {
             Some(l) => {
@@ -921,6 +1329,9 @@ impl CheckValidator<'_, '_, '_> {
             count: count?,
             interval: interval?,
             size: size?,
+            dont_fragment,
+            ttl: ttl?,
+            fallback_tcp: fallback_tcp?,
             expect: IcmpExpect {
                 loss_max: loss_max?,
                 rtt_mean_max: rtt_mean_max?,
@@ -936,14 +1347,92 @@ impl CheckValidator<'_, '_, '_> {
     }
 
     fn tcp(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
         let target = self.target(&raw, "tcp", meta, header);
         let count = match &raw.count {
-            Some(c) => int_in(c, &format!("{}.count", meta.path), 1, MAX_COUNT, "", self.report).map(|c| c as u32),
+            Some(c) => int_in(c, &p("count"), 1, MAX_COUNT, "", self.report).map(|c| c as u32),
             None => Some(1),
         };
+        let send = match &raw.send {
+            Some(s) if s.get_ref().is_empty() => {
+                self.at(
+                    s.span(),
+                    p("send"),
+                    "must not be empty; give the text to write after connecting, such as \
+                     \"HEAD / HTTP/1.0\\r\\n\\r\\n\", or leave the key out",
+                );
+                None
+            }
+            Some(s) => Some(Some(s.get_ref().clone())),
+            None => Some(None),
+        };
+        let expect_banner = self.regex(&raw.expect_banner, &p("expect_banner"));
         let connect_max = self.duration(&expect.connect_max, &format!("{}.connect_max", expect.meta.path));
         let (host, port) = target?;
-        Some(CheckSpec::Tcp(TcpCheck { host, port, count: count?, expect: TcpExpect { connect_max: connect_max? } }))
+        Some(CheckSpec::Tcp(TcpCheck {
+            host,
+            port,
+            count: count?,
+            send: send?,
+            expect_banner: expect_banner?,
+            expect: TcpExpect { connect_max: connect_max? },
+        }))
+    }
+
+    fn mtu(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let target = self.required(&raw.target, "target", "mtu", "\"155.231.231.1\"", meta, header).and_then(|t| {
+            host(t.get_ref())
+                .map_err(|e| {
+                    self.at(t.span(), p("target"), format!("{e}; an mtu target is an IP address or host name"))
+                })
+                .ok()
+        });
+        let min = self.int::<u16>(&raw.min, &p("min"), MIN_MTU, MAX_MTU, " bytes");
+        let max = self.int::<u16>(&raw.max, &p("max"), MIN_MTU, MAX_MTU, " bytes");
+        let path_mtu_min = self.int::<u16>(
+            &expect.path_mtu_min,
+            &format!("{}.path_mtu_min", expect.meta.path),
+            MIN_MTU,
+            MAX_MTU,
+            " bytes",
+        );
+        let target = target?;
+        let ipv6 = target.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6());
+        let (min, max, path_mtu_min) = (min?, max?, path_mtu_min?);
+        let (min, defaulted) = match min {
+            Some(m) => (m, false),
+            None => (if ipv6 { DEFAULT_MTU_MIN_V6 } else { DEFAULT_MTU_MIN_V4 }, true),
+        };
+        if let (Some(max), Some(m)) = (max, &raw.max)
+            && max <= min
+        {
+            let why = match (defaulted, ipv6) {
+                (false, _) => String::new(),
+                (true, true) => " by default for an IPv6 target".to_owned(),
+                (true, false) => " by default for an IPv4 or named target".to_owned(),
+            };
+            self.at(
+                m.span(),
+                p("max"),
+                format!(
+                    "{max} must be greater than min ({min}{why}): the search runs from min up to max; raise max or \
+                     lower min"
+                ),
+            );
+            return None;
+        }
+        if let (Some(want), Some(max), Some(e)) = (path_mtu_min, max, &expect.path_mtu_min)
+            && want > max
+        {
+            self.at(
+                e.span(),
+                format!("{}.path_mtu_min", expect.meta.path),
+                format!("{want} can never be met: the search stops at max = {max}; raise max or lower path_mtu_min"),
+            );
+            return None;
+        }
+        Some(CheckSpec::Mtu(MtuCheck { target, min, max, expect: MtuExpect { path_mtu_min } }))
     }
 
     fn dns(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
@@ -976,10 +1465,7 @@ impl CheckValidator<'_, '_, '_> {
             }
             None => Some("A".to_owned()),
         };
-        let server = match &raw.server {
-            Some(s) => dns_server(s.get_ref().trim()).map(Some).map_err(|e| self.at(s.span(), p("server"), e)).ok(),
-            None => Some(None),
-        };
+        let servers = self.dns_servers(&raw, meta);
         let transport = match &raw.transport {
             Some(t) => {
                 let lower = t.get_ref().to_ascii_lowercase();
@@ -1017,17 +1503,204 @@ impl CheckValidator<'_, '_, '_> {
             Some(m) => int_in(m, &ep("min_answers"), 0, 10_000, "", self.report).map(|m| Some(m as usize)),
             None => Some(None),
         };
-        let answers_include =
-            self.strings(&expect.answers_include, &ep("answers_include"), "an answer such as \"10.0.0.1\"");
+        const ANSWER: &str = "an answer such as \"10.0.0.1\"";
+        let answers_include = self.strings(&expect.answers_include, &ep("answers_include"), ANSWER);
+        let answers_exactly = self.answer_set(&expect.answers_exactly, &ep("answers_exactly"));
+        let answers_match = self.regex(&expect.answers_match, &ep("answers_match"));
+        let answers_exclude = self.answer_set(&expect.answers_exclude, &ep("answers_exclude"));
+        if let (Some(exclude), Some(include), Some(exactly)) =
+            (&expect.answers_exclude, &answers_include, &answers_exactly)
+        {
+            for item in exclude.get_ref() {
+                let wanted = normal_answer(item.get_ref());
+                let clash = if include.iter().any(|a| normal_answer(a) == wanted) {
+                    Some("answers_include")
+                } else if exactly.iter().any(|a| normal_answer(a) == wanted) {
+                    Some("answers_exactly")
+                } else {
+                    None
+                };
+                if let Some(other) = clash {
+                    self.at(
+                        item.span(),
+                        ep("answers_exclude"),
+                        format!(
+                            "{:?} is also in {other}: the check could never pass; remove it from one of the two",
+                            item.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+        let answers_in =
+            self.networks(&expect.answers_in, &ep("answers_in"), "leave answers_in out instead", "a network");
+        let answers_in = match (&answers_in, &expect.answers_in, &record) {
+            (Some(nets), Some(list), Some(record)) if !nets.is_empty() => {
+                self.answers_in_matches_record(nets, list, record, &ep("answers_in"))
+            }
+            _ => answers_in,
+        };
         let rcode = rcode?;
         let min_answers = min_answers?.unwrap_or(if rcode == "NOERROR" { 1 } else { 0 });
         Some(CheckSpec::Dns(DnsCheck {
             query: query?,
             record: record?,
-            server: server?,
+            servers: servers?,
             transport: transport?,
-            expect: DnsExpect { rcode, min_answers, answers_include: answers_include? },
+            expect: DnsExpect {
+                rcode,
+                min_answers,
+                answers_include: answers_include?,
+                answers_exactly: answers_exactly?,
+                answers_match: answers_match?,
+                answers_exclude: answers_exclude?,
+                answers_in: answers_in?,
+            },
         }))
+    }
+
+    /// `server = "ip[:port]"` (v1) or `servers = [...]`, not both; no duplicates.
+    fn dns_servers(&mut self, raw: &RawCheck, meta: &TableMeta) -> Option<Vec<SocketAddr>> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        match (&raw.server, &raw.servers) {
+            (Some(one), Some(_)) => {
+                let span = meta.key_span("servers").unwrap_or(one.span());
+                self.at(
+                    span,
+                    p("servers"),
+                    format!(
+                        "give either `server` (one resolver, the v1 key) or `servers` (a list), not both; move {:?} \
+                         into servers = [...] and remove server",
+                        one.get_ref()
+                    ),
+                );
+                None
+            }
+            (Some(s), None) => {
+                dns_server(s.get_ref().trim()).map(|a| vec![a]).map_err(|e| self.at(s.span(), p("server"), e)).ok()
+            }
+            (None, Some(list)) if list.get_ref().is_empty() => {
+                self.at(
+                    list.span(),
+                    p("servers"),
+                    "must name at least one resolver, such as [\"155.231.231.1\", \"155.231.231.2\"]; leave the key \
+                     out to use the system resolver",
+                );
+                None
+            }
+            (None, Some(list)) => {
+                let mut ok = true;
+                let mut out: Vec<SocketAddr> = Vec::with_capacity(list.get_ref().len());
+                for item in list.get_ref() {
+                    match dns_server(item.get_ref().trim()) {
+                        Ok(addr) if out.contains(&addr) => {
+                            self.at(
+                                item.span(),
+                                p("servers"),
+                                format!("{:?} is listed twice (as {addr}); remove one", item.get_ref()),
+                            );
+                            ok = false;
+                        }
+                        Ok(addr) => out.push(addr),
+                        Err(e) => {
+                            self.at(item.span(), p("servers"), e);
+                            ok = false;
+                        }
+                    }
+                }
+                ok.then_some(out)
+            }
+            (None, None) => Some(Vec::new()),
+        }
+    }
+
+    /// A list of answers without duplicates (compared as answers are); not empty when given.
+    fn answer_set(&mut self, value: &Option<Spanned<Vec<Spanned<String>>>>, key: &str) -> Option<Vec<String>> {
+        let Some(list) = value else { return Some(Vec::new()) };
+        if list.get_ref().is_empty() {
+            self.at(
+                list.span(),
+                key,
+                "must list at least one answer, such as [\"10.0.0.1\"]; leave the key out instead",
+            );
+            return None;
+        }
+        let all = self.strings(value, key, "an answer such as \"10.0.0.1\"")?;
+        let mut seen = BTreeSet::new();
+        let mut ok = true;
+        for (item, answer) in list.get_ref().iter().zip(&all) {
+            if !seen.insert(normal_answer(answer)) {
+                self.at(item.span(), key, format!("{:?} is listed twice", item.get_ref()));
+                ok = false;
+            }
+        }
+        ok.then_some(all)
+    }
+
+    /// For record A only IPv4 networks, for AAAA only IPv6; other records have no addresses to check.
+    fn answers_in_matches_record(
+        &mut self,
+        nets: &[ipnet::IpNet],
+        list: &Spanned<Vec<Spanned<String>>>,
+        record: &str,
+        key: &str,
+    ) -> Option<Vec<ipnet::IpNet>> {
+        if record != "A" && record != "AAAA" {
+            self.at(
+                list.span(),
+                key,
+                format!(
+                    "answers_in checks addresses, so it needs record = \"A\" or \"AAAA\", not {record:?}; use \
+                     answers_match or answers_include for names"
+                ),
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (net, item) in nets.iter().zip(list.get_ref()) {
+            let wrong = match (record, net) {
+                ("A", ipnet::IpNet::V6(_)) => Some("an IPv6 network, but record = \"A\" answers IPv4 addresses"),
+                ("AAAA", ipnet::IpNet::V4(_)) => Some("an IPv4 network, but record = \"AAAA\" answers IPv6 addresses"),
+                _ => None,
+            };
+            if let Some(wrong) = wrong {
+                self.at(item.span(), key, format!("{net} is {wrong}; remove it or change record"));
+                ok = false;
+            }
+        }
+        ok.then(|| nets.to_vec())
+    }
+
+    /// A list of networks (`"10.0.0.0/8"`), not empty when given. `empty` completes the message for an empty
+    /// list, `what` completes "write …" for a bad element.
+    fn networks(
+        &mut self,
+        value: &Option<Spanned<Vec<Spanned<String>>>>,
+        key: &str,
+        empty: &str,
+        what: &str,
+    ) -> Option<Vec<ipnet::IpNet>> {
+        let Some(list) = value else { return Some(Vec::new()) };
+        if list.get_ref().is_empty() {
+            self.at(list.span(), key, format!("must list at least one network, such as [\"10.0.0.0/8\"]; {empty}"));
+            return None;
+        }
+        let mut ok = true;
+        let mut out = Vec::with_capacity(list.get_ref().len());
+        for item in list.get_ref() {
+            match network(item.get_ref().trim()) {
+                Ok(net) => out.push(net),
+                Err(e) => {
+                    self.at(
+                        item.span(),
+                        key,
+                        format!("{e}; write {what} with its prefix length, such as \"155.231.0.0/16\""),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     /// A list of non-empty strings (empty list allowed: nothing to include).
@@ -1054,7 +1727,40 @@ impl CheckValidator<'_, '_, '_> {
         }
     }
 
+    /// `client_cert` and `client_key`: both or neither; relative paths against the config file's directory.
+    fn client_identity(&mut self, raw: &RawCheck, meta: &TableMeta) -> Option<(Option<PathBuf>, Option<PathBuf>)> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let cert =
+            pem_path(&raw.client_cert, &p("client_cert"), "the PEM client certificate (chain)", self.dir, self.report);
+        let key =
+            pem_path(&raw.client_key, &p("client_key"), "the PEM private key of client_cert", self.dir, self.report);
+        let given = |key: &str| meta.key_span(key).is_some() || meta.was_rejected(key);
+        match (&raw.client_cert, &raw.client_key) {
+            (Some(c), None) if !given("client_key") => {
+                self.at(
+                    meta.key_span("client_cert").unwrap_or(c.span()),
+                    p("client_cert"),
+                    "client_cert needs client_key: add client_key = \"/etc/gonogo/tls/client.key\" (the certificate's \
+                     PEM private key), or remove client_cert",
+                );
+                return None;
+            }
+            (None, Some(k)) if !given("client_cert") => {
+                self.at(
+                    meta.key_span("client_key").unwrap_or(k.span()),
+                    p("client_key"),
+                    "client_key needs client_cert: add client_cert = \"/etc/gonogo/tls/client.crt\" (the PEM \
+                     certificate of the key), or remove client_key",
+                );
+                return None;
+            }
+            _ => {}
+        }
+        Some((cert?, key?))
+    }
+
     fn tls(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
         let target = self.target(&raw, "tls", meta, header);
         let server_name = match &raw.server_name {
             Some(n) => {
@@ -1062,7 +1768,7 @@ impl CheckValidator<'_, '_, '_> {
                 if is_dns_name(value) || value.parse::<IpAddr>().is_ok() {
                     Some(Some(value.clone()))
                 } else {
-                    self.at(n.span(), format!("{}.server_name", meta.path), format!("{value:?} is not a host name; write the name to send as SNI and verify, such as \"app.example.nhs.uk\""));
+                    self.at(n.span(), p("server_name"), format!("{value:?} is not a host name; write the name to send as SNI and verify, such as \"app.example.nhs.uk\""));
                     None
                 }
             }
@@ -1070,60 +1776,172 @@ impl CheckValidator<'_, '_, '_> {
         };
         let ca_file = self.ca_file(&raw, meta);
         let verify = raw.verify.as_ref().is_none_or(|v| *v.get_ref());
+        let identity = self.client_identity(&raw, meta);
+        let offered_min = self.tls_version(&raw.min_version, &p("min_version"), "offered");
+        let offered_max = self.tls_version(&raw.max_version, &p("max_version"), "offered");
+        if let (Some(Some(lo)), Some(Some(hi)), Some(m)) = (&offered_min, &offered_max, &raw.max_version)
+            && lo > hi
+        {
+            self.at(
+                m.span(),
+                p("max_version"),
+                format!(
+                    "max_version {hi:?} is below min_version {lo:?}; offer at least min_version, such as \
+                     max_version = {lo:?}"
+                ),
+            );
+        }
         let ep = |key: &str| format!("{}.{key}", expect.meta.path);
-        let valid_days_min = match &expect.valid_days_min {
-            Some(d) => {
-                int_in(d, &ep("valid_days_min"), 0, i64::from(u32::MAX), "", self.report).map(|d| Some(d as u32))
-            }
-            None => Some(None),
-        };
+        let valid_days_min = self.int::<u32>(&expect.valid_days_min, &ep("valid_days_min"), 0, i64::from(u32::MAX), "");
         let names_include =
             self.strings(&expect.names_include, &ep("names_include"), "a host name such as \"app.example.nhs.uk\"");
-        let min_version = match &expect.min_version {
-            Some(v) if v.get_ref() == "1.2" || v.get_ref() == "1.3" => Some(Some(v.get_ref().clone())),
-            Some(v) => {
-                self.at(
-                    v.span(),
-                    ep("min_version"),
-                    format!("unknown TLS version {:?}; write \"1.2\" or \"1.3\"", v.get_ref()),
-                );
-                None
+        let min_version = self.tls_version(&expect.min_version, &ep("min_version"), "negotiated");
+        if let (Some(Some(want)), Some(Some(hi)), Some(m)) = (&min_version, &offered_max, &expect.min_version)
+            && want > hi
+        {
+            self.at(
+                m.span(),
+                ep("min_version"),
+                format!(
+                    "can never be met: max_version = {hi:?} offers nothing above {hi}; lower expect.min_version or \
+                     raise max_version"
+                ),
+            );
+        }
+        let issuer_matches = self.regex(&expect.issuer_matches, &ep("issuer_matches"));
+        let chain_valid_days_min =
+            self.int::<u32>(&expect.chain_valid_days_min, &ep("chain_valid_days_min"), 0, i64::from(u32::MAX), "");
+        let fingerprint_sha256 = match &expect.fingerprint_sha256 {
+            Some(f) => {
+                fingerprint(f.get_ref()).map(Some).map_err(|e| self.at(f.span(), ep("fingerprint_sha256"), e)).ok()
             }
             None => Some(None),
         };
         let (host, port) = target?;
         let server_name = server_name?.unwrap_or_else(|| host.clone());
+        let (client_cert, client_key) = identity?;
         Some(CheckSpec::Tls(TlsCheck {
             host,
             port,
             server_name,
             ca_file: ca_file?,
             verify,
+            client_cert,
+            client_key,
+            min_version: offered_min?,
+            max_version: offered_max?,
             expect: TlsExpect {
                 valid_days_min: valid_days_min?,
                 names_include: names_include?,
                 min_version: min_version?,
+                issuer_matches: issuer_matches?,
+                chain_valid_days_min: chain_valid_days_min?,
+                fingerprint_sha256: fingerprint_sha256?,
             },
         }))
     }
 
+    /// `"1.2"` or `"1.3"`; `what` is "offered" or "negotiated" (for the message).
+    fn tls_version(&mut self, value: &Option<Spanned<String>>, key: &str, what: &str) -> Option<Option<String>> {
+        match value {
+            Some(v) if v.get_ref() == "1.2" || v.get_ref() == "1.3" => Some(Some(v.get_ref().clone())),
+            Some(v) => {
+                self.at(
+                    v.span(),
+                    key,
+                    format!(
+                        "unknown TLS version {:?}; write \"1.2\" or \"1.3\" (the {what} version; gonogo speaks TLS 1.2 \
+                         and 1.3 only)",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+            None => Some(None),
+        }
+    }
+
+    /// An http(s) URL with a host (`url` of http and egress checks).
+    fn url(
+        &mut self,
+        raw: &RawCheck,
+        kind: &str,
+        example: &str,
+        meta: &TableMeta,
+        header: &Range<usize>,
+    ) -> Option<String> {
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let u = self.required(&raw.url, "url", kind, &format!("{example:?}"), meta, header)?;
+        match url::Url::parse(u.get_ref()) {
+            Ok(parsed) if (parsed.scheme() == "http" || parsed.scheme() == "https") && parsed.host().is_some() => {
+                Some(u.get_ref().clone())
+            }
+            Ok(parsed) => {
+                self.at(
+                    u.span(),
+                    p("url"),
+                    format!(
+                        "{:?} has scheme {:?}; {} {kind} check needs an http:// or https:// URL with a host",
+                        u.get_ref(),
+                        parsed.scheme(),
+                        article(kind)
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.at(
+                    u.span(),
+                    p("url"),
+                    format!("{:?} is not a URL ({e}); write an absolute URL such as {example:?}", u.get_ref()),
+                );
+                None
+            }
+        }
+    }
+
+    /// `proxy`: absent (direct), `"env"`, or an http, https or socks5 URL.
+    fn proxy(&mut self, raw: &RawCheck, meta: &TableMeta) -> Option<Proxy> {
+        const ENV: &str = "or write \"env\" to use the HTTPS_PROXY, HTTP_PROXY and NO_PROXY environment variables";
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let Some(px) = &raw.proxy else { return Some(Proxy::None) };
+        if px.get_ref().trim().eq_ignore_ascii_case("env") {
+            return Some(Proxy::Env);
+        }
+        match url::Url::parse(px.get_ref()) {
+            Ok(parsed) if ["http", "https", "socks5"].contains(&parsed.scheme()) && parsed.host().is_some() => {
+                Some(Proxy::Url(px.get_ref().clone()))
+            }
+            Ok(parsed) => {
+                self.at(
+                    px.span(),
+                    p("proxy"),
+                    format!(
+                        "{:?} has scheme {:?}; a proxy URL starts with http://, https:// or socks5:// and names a \
+                         host; {ENV}",
+                        px.get_ref(),
+                        parsed.scheme()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.at(
+                    px.span(),
+                    p("proxy"),
+                    format!(
+                        "{:?} is not a URL ({e}); write one such as \"http://proxy.example.nhs.uk:8080\", {ENV}",
+                        px.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn http(&mut self, raw: RawCheck, expect: RawExpect, meta: &TableMeta, header: &Range<usize>) -> Option<CheckSpec> {
         let p = |key: &str| format!("{}.{key}", meta.path);
-        let url = self.required(&raw.url, "url", "http", "\"https://app.example.nhs.uk/health\"", meta, header).and_then(|u| {
-            match url::Url::parse(u.get_ref()) {
-                Ok(parsed) if (parsed.scheme() == "http" || parsed.scheme() == "https") && parsed.host().is_some() => {
-                    Some(u.get_ref().clone())
-                }
-                Ok(parsed) => {
-                    self.at(u.span(), p("url"), format!("{:?} has scheme {:?}; an http check needs an http:// or https:// URL with a host", u.get_ref(), parsed.scheme()));
-                    None
-                }
-                Err(e) => {
-                    self.at(u.span(), p("url"), format!("{:?} is not a URL ({e}); write an absolute URL such as \"https://app.example.nhs.uk/health\"", u.get_ref()));
-                    None
-                }
-            }
-        });
+        let url = self.url(&raw, "http", "https://app.example.nhs.uk/health", meta, header);
         let method = match &raw.method {
             Some(m) if is_token(m.get_ref()) => Some(m.get_ref().to_ascii_uppercase()),
             Some(m) => {
@@ -1168,34 +1986,49 @@ impl CheckValidator<'_, '_, '_> {
         };
         let ca_file = self.ca_file(&raw, meta);
         let verify = raw.verify.as_ref().is_none_or(|v| *v.get_ref());
-        let proxy = match &raw.proxy {
-            Some(px) => match url::Url::parse(px.get_ref()) {
-                Ok(parsed) if ["http", "https", "socks5"].contains(&parsed.scheme()) && parsed.host().is_some() => {
-                    Some(Some(px.get_ref().clone()))
-                }
-                Ok(parsed) => {
-                    self.at(px.span(), p("proxy"), format!("{:?} has scheme {:?}; a proxy URL starts with http://, https:// or socks5:// and names a host", px.get_ref(), parsed.scheme()));
-                    None
-                }
-                Err(e) => {
-                    self.at(
-                        px.span(),
-                        p("proxy"),
-                        format!(
-                            "{:?} is not a URL ({e}); write one such as \"http://proxy.example.nhs.uk:8080\"",
-                            px.get_ref()
-                        ),
-                    );
-                    None
-                }
-            },
-            None => Some(None),
-        };
+        let proxy = self.proxy(&raw, meta);
         let follow_redirects = raw.follow_redirects.as_ref().is_none_or(|v| *v.get_ref());
+        let max_redirects = match &raw.max_redirects {
+            Some(m) => {
+                let value =
+                    int_in(m, &p("max_redirects"), 0, MAX_REDIRECTS, " redirects", self.report).map(|m| m as u32);
+                if value.is_some() && !follow_redirects {
+                    self.at(
+                        meta.key_span("max_redirects").unwrap_or(m.span()),
+                        p("max_redirects"),
+                        "max_redirects has no effect with follow_redirects = false; remove it, or set \
+                         follow_redirects = true",
+                    );
+                }
+                value
+            }
+            None => Some(DEFAULT_MAX_REDIRECTS),
+        };
         let body_limit = match &raw.body_limit {
             Some(b) => int_in(b, &p("body_limit"), 1, MAX_BODY_LIMIT, " bytes", self.report).map(|b| b as usize),
             None => Some(DEFAULT_BODY_LIMIT),
         };
+        let body = match (&raw.body, &method) {
+            (Some(b), Some(m)) if m == "GET" || m == "HEAD" => {
+                let given = if raw.method.is_some() {
+                    format!("method = {m:?}")
+                } else {
+                    "method GET (the default)".to_owned()
+                };
+                self.at(
+                    meta.key_span("body").unwrap_or(b.span()),
+                    p("body"),
+                    format!(
+                        "a request body needs a method other than GET or HEAD, not {given}; set method = \"POST\" \
+                         (or PUT, PATCH, …), or remove body"
+                    ),
+                );
+                None
+            }
+            (Some(b), _) => Some(Some(b.get_ref().clone())),
+            (None, _) => Some(None),
+        };
+        let identity = self.client_identity(&raw, meta);
 
         let ep = |key: &str| format!("{}.{key}", expect.meta.path);
         let status = match &expect.status {
@@ -1209,28 +2042,71 @@ impl CheckValidator<'_, '_, '_> {
             }
             Some(list) => {
                 let mut ok = true;
+                let mut out = Vec::with_capacity(list.get_ref().len());
                 for code in list.get_ref() {
-                    ok &= int_in(code, &ep("status"), 100, 599, "", self.report).is_some();
+                    match status_range(code.get_ref()) {
+                        Ok(range) => out.push(range),
+                        Err(e) => {
+                            self.at(code.span(), ep("status"), e);
+                            ok = false;
+                        }
+                    }
                 }
-                ok.then(|| list.get_ref().iter().map(|c| *c.get_ref() as u16).collect())
+                ok.then_some(out)
             }
             None => Some(Vec::new()),
         };
-        let body_matches = match &expect.body_matches {
-            Some(r) => match regex::Regex::new(r.get_ref()) {
-                Ok(re) => Some(Some(re)),
-                Err(e) => {
-                    self.at(
-                        r.span(),
-                        ep("body_matches"),
-                        format!("not a valid regular expression: {}", regex_error_text(&e)),
-                    );
-                    None
+        let body_matches = self.regex(&expect.body_matches, &ep("body_matches"));
+        let body_not_matches = self.regex(&expect.body_not_matches, &ep("body_not_matches"));
+        let header_matches = match &expect.header_matches {
+            Some(h) => {
+                let mut entries: Vec<_> = h.get_ref().iter().collect();
+                entries.sort_by_key(|(k, _)| k.span().start);
+                let mut ok = true;
+                let mut out: Vec<(String, regex::Regex)> = Vec::with_capacity(entries.len());
+                for (name, value) in entries {
+                    let key = format!("{}.header_matches.{}", expect.meta.path, name.get_ref());
+                    let lower = name.get_ref().to_ascii_lowercase();
+                    if !is_token(name.get_ref()) {
+                        self.at(
+                            name.span(),
+                            key,
+                            format!(
+                                "{:?} is not a header name; use letters, digits and -, such as \"content-type\"",
+                                name.get_ref()
+                            ),
+                        );
+                        ok = false;
+                    } else if out.iter().any(|(n, _)| *n == lower) {
+                        self.at(
+                            name.span(),
+                            key,
+                            format!(
+                                "{:?} is listed twice (header names are compared without case); keep one",
+                                name.get_ref()
+                            ),
+                        );
+                        ok = false;
+                    } else {
+                        match regex::Regex::new(value.get_ref()) {
+                            Ok(re) => out.push((lower, re)),
+                            Err(e) => {
+                                self.at(
+                                    value.span(),
+                                    key,
+                                    format!("not a valid regular expression: {}", regex_error_text(&e)),
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
                 }
-            },
-            None => Some(None),
+                ok.then_some(out)
+            }
+            None => Some(Vec::new()),
         };
         let latency_max = self.duration(&expect.latency_max, &ep("latency_max"));
+        let (client_cert, client_key) = identity?;
         Some(CheckSpec::Http(HttpCheck {
             url: url?,
             method: method?,
@@ -1239,10 +2115,161 @@ impl CheckValidator<'_, '_, '_> {
             verify,
             proxy: proxy?,
             follow_redirects,
+            max_redirects: max_redirects?,
             body_limit: body_limit?,
-            expect: HttpExpect { status: status?, body_matches: body_matches?, latency_max: latency_max? },
+            body: body?,
+            client_cert,
+            client_key,
+            expect: HttpExpect {
+                status: status?,
+                body_matches: body_matches?,
+                body_not_matches: body_not_matches?,
+                header_matches: header_matches?,
+                latency_max: latency_max?,
+            },
         }))
     }
+
+    fn egress(
+        &mut self,
+        raw: RawCheck,
+        expect: ExpectTable,
+        meta: &TableMeta,
+        header: &Range<usize>,
+    ) -> Option<CheckSpec> {
+        let url = self.url(&raw, "egress", "https://whatismyip.example.nhs.uk/", meta, header);
+        let ca_file = self.ca_file(&raw, meta);
+        let verify = raw.verify.as_ref().is_none_or(|v| *v.get_ref());
+        let proxy = self.proxy(&raw, meta);
+        let keys = &expect.keys;
+        let key = format!("{}.expect.egress_in", meta.path);
+        let egress_in = self.networks(
+            &keys.egress_in,
+            &key,
+            "an egress check needs the site's NAT (egress) range(s)",
+            "the site's NAT range",
+        );
+        if keys.egress_in.is_none() && !keys.meta.was_rejected("egress_in") && !meta.was_rejected("expect") {
+            const ADD: &str = "the site's NAT (egress) range(s) its traffic must leave from";
+            match &expect.span {
+                Some(span) => self.at(
+                    span.start..span.start,
+                    keys.meta.path.clone(),
+                    format!(
+                        "missing `egress_in`, which an egress check needs; add egress_in = [\"192.0.2.0/28\"], {ADD}"
+                    ),
+                ),
+                None => self.at(
+                    header.clone(),
+                    meta.path.clone(),
+                    format!(
+                        "missing `expect.egress_in`, which an egress check needs; add expect = {{ egress_in = \
+                         [\"192.0.2.0/28\"] }}, {ADD}"
+                    ),
+                ),
+            }
+            return None;
+        }
+        Some(CheckSpec::Egress(EgressCheck {
+            url: url?,
+            ca_file: ca_file?,
+            verify,
+            proxy: proxy?,
+            expect: EgressExpect { egress_in: egress_in? },
+        }))
+    }
+}
+
+/// "a" or "an" before a kind name, as the name is read aloud ("an ICMP", "an MTU", "a TCP").
+fn article(kind: &str) -> &'static str {
+    if matches!(kind, "icmp" | "mtu" | "egress") { "an" } else { "a" }
+}
+
+/// Answers compare case-insensitively, trailing dots ignored.
+fn normal_answer(answer: &str) -> String {
+    let answer = answer.trim();
+    answer.strip_suffix('.').unwrap_or(answer).to_ascii_lowercase()
+}
+
+/// `network/prefix`, without host bits set.
+fn network(value: &str) -> Result<ipnet::IpNet, String> {
+    match value.parse::<ipnet::IpNet>() {
+        Ok(net) if net.trunc() != net => Err(format!("{value:?} has host bits set; did you mean \"{}\"?", net.trunc())),
+        Ok(net) => Ok(net),
+        Err(_) if value.parse::<IpAddr>().is_ok() => {
+            let bits = if value.contains(':') { 128 } else { 32 };
+            Err(format!("{value:?} has no prefix length (for this one address write \"{value}/{bits}\")"))
+        }
+        Err(_) => Err(format!("{value:?} is not a network")),
+    }
+}
+
+/// A local address to send from: an IP address, not unspecified or multicast, without a port.
+fn source_addr(value: &str) -> Result<IpAddr, String> {
+    const FORM: &str = "write the agent's own address to send from, such as \"10.120.4.2\" or \"2001:db8::2\"";
+    let bare = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')).unwrap_or(value);
+    match bare.parse::<IpAddr>() {
+        Ok(ip) if ip.is_unspecified() => Err(format!(
+            "{value:?} is the unspecified address, which the system picks by itself; {FORM}, or leave source out"
+        )),
+        Ok(ip) if ip.is_multicast() => Err(format!("{value:?} is a multicast address; {FORM}")),
+        Ok(ip) => Ok(ip),
+        Err(_) if value.parse::<SocketAddr>().is_ok() => {
+            Err(format!("{value:?} has a port; give the address alone (the system picks the port); {FORM}"))
+        }
+        Err(_) if is_dns_name(value) => Err(format!("{value:?} is a name; a source must be an IP address; {FORM}")),
+        Err(_) => Err(format!("{value:?} is not an IP address; {FORM}")),
+    }
+}
+
+/// `expect.status` element: a code (`200`, `"200"`), a class (`"2xx"`) or a range (`"300-399"`), inclusive.
+fn status_range(value: &RawStatus) -> Result<(u16, u16), String> {
+    const FORM: &str = "write a code such as 200, a class such as \"2xx\", or a range such as \"300-399\"";
+    let code = |v: i64| -> Result<u16, String> {
+        if (100..=599).contains(&v) {
+            Ok(v as u16)
+        } else {
+            Err(format!("{v} is out of range; must be from 100 to 599"))
+        }
+    };
+    let text = match value {
+        RawStatus::Code(v) => return code(*v).map(|c| (c, c)),
+        RawStatus::Text(t) => t.trim().to_ascii_lowercase(),
+    };
+    if let Some(class) = text.strip_suffix("xx")
+        && let Ok(digit @ 1..=5) = class.parse::<u16>()
+    {
+        return Ok((digit * 100, digit * 100 + 99));
+    }
+    if let Ok(v) = text.parse::<i64>() {
+        return code(v).map(|c| (c, c));
+    }
+    if let Some((lo, hi)) = text.split_once('-')
+        && let (Ok(lo), Ok(hi)) = (lo.trim().parse::<i64>(), hi.trim().parse::<i64>())
+    {
+        let (lo, hi) = (code(lo)?, code(hi)?);
+        if lo > hi {
+            return Err(format!("{text:?} is backwards; write the lower code first, such as \"{hi}-{lo}\""));
+        }
+        return Ok((lo, hi));
+    }
+    Err(format!("{text:?} is not a status code or range; {FORM}"))
+}
+
+/// A SHA-256 certificate fingerprint: 64 hex digits, ':' separators allowed; returned lowercase without them.
+fn fingerprint(value: &str) -> Result<String, String> {
+    const HINT: &str = "get it with: openssl x509 -in cert.pem -noout -fingerprint -sha256";
+    let hex: String = value.trim().chars().filter(|&c| c != ':').collect();
+    let length = hex.chars().count();
+    if length != 64 {
+        return Err(format!(
+            "not a SHA-256 fingerprint: expected 64 hex digits (':' separators allowed), found {length}; {HINT}"
+        ));
+    }
+    if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("not a SHA-256 fingerprint: 64 characters, but not all hex digits (0-9, a-f); {HINT}"));
+    }
+    Ok(hex.to_ascii_lowercase())
 }
 
 /// The keys for `kind` only (not those common to all kinds).
@@ -1257,6 +2284,17 @@ fn quoted_list(items: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typo_distances() {
+        assert_eq!(typo_distance("app-tsl", "app-tls"), 1);
+        assert_eq!(typo_distance("app-tsl", "app-tcp"), 2);
+        assert_eq!(typo_distance("", "abc"), 3);
+        assert_eq!(typo_distance("dsn", "dns"), 1);
+        assert_eq!(closest("app-tsl", ["app-tcp", "app-tls"].into_iter()), Some("app-tls"));
+        assert_eq!(closest("B", ["a", "b"].into_iter()), Some("b"));
+        assert_eq!(closest("zzzz", ["a", "b"].into_iter()), None);
+    }
 
     #[test]
     fn names() {

@@ -1,7 +1,8 @@
 //! gonogo-config integration tests: one binary. Index, in file order:
 //!
 //! - helpers: `dedent`, `parse`, `ok`, `problems`, `one`, check builders (`icmp`, `tcp`, `dns`, `tls`, `http`)
-//! - example configs: `examples_parse`, `examples_reject_unknown_key_in_every_table`
+//! - example configs (loopback.toml, site.toml, hscn-site.toml): `examples_parse`,
+//!   `examples_reject_unknown_key_in_every_table`
 //! - collecting: `many_problems_at_once`, `syntax_error_has_position`, `wrong_type_names_key_and_line`,
 //!   `problem_display_format`, `unreadable_file_is_one_problem_without_position`
 //! - structure: `top_level_unknown_key`, `check_must_be_array_of_tables`, `inline_check_array`,
@@ -14,12 +15,17 @@
 //! - gonogo serve: `serve_tables_optional`, `api_listen_rules`, `api_plain_http_rules`, `api_tls_rules`,
 //!   `api_relative_paths`, `token_rules`, `token_sha256_rules`, `token_roles_rules`, `storage_rules`,
 //!   `metrics_rules`, `phase_every_rules`, `serve_problems_all_reported`
+//! - probe depth (helpers `mtu`, `egress`, `place`, `col`, `last_col`, `dep_check`):
+//!   `every_kind_takes_the_common_keys`, `retries_rules`, `depends_on_rules`, `ip_rules`, `source_rules`,
+//!   `phase_settle_rules`, `icmp_depth_rules`, `tcp_send_and_banner_rules`, `mtu_rules`, `dns_servers_rules`,
+//!   `dns_answer_rules`, `tls_depth_rules`, `http_depth_rules`, `http_status_ranges`,
+//!   `http_header_and_body_expectations`, `egress_rules`, `probe_depth_problems_all_reported`
 
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use gonogo_config::{CheckSpec, Config, Problem, Problems, Role};
+use gonogo_config::{CheckSpec, Config, IpMode, Problem, Problems, Proxy, Role};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -142,6 +148,55 @@ fn examples_parse() {
     assert_eq!((site.storage.state_dir.as_path(), site.storage.keep_runs), (Path::new("/var/lib/gonogo"), 500));
     assert_eq!(site.metrics.as_ref().map(|m| m.listen), Some("127.0.0.1:9144".parse().expect("addr")));
     assert_eq!(site.phases["pre-migration"].every, Some(Duration::from_secs(15 * 60)));
+    // site.toml keeps the v1 form `server = "…"` of a dns check: it still reads, as one server.
+    let CheckSpec::Dns(d) = &site.checks.iter().find(|c| c.name == "hscn-dns-1-udp").expect("check").spec else {
+        panic!("dns")
+    };
+    assert_eq!(d.servers, ["155.231.231.1:53".parse().expect("addr")]);
+
+    // hscn-site.toml shows the probe-depth keys.
+    let hscn = gonogo_config::load(&dir.join("hscn-site.toml")).expect("hscn-site.toml");
+    let find = |name: &str| {
+        hscn.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("hscn-site.toml has no check {name}"))
+    };
+    assert_eq!(hscn.phases["post-migration"].settle, Some(Duration::from_secs(120)));
+    let resolvers: Vec<std::net::SocketAddr> =
+        ["155.231.231.1:53", "155.231.231.2:53"].iter().map(|a| a.parse().expect("addr")).collect();
+    for (name, transport) in
+        [("hscn-dns-udp", "udp"), ("hscn-dns-tcp", "tcp"), ("test-port-dns-udp", "udp"), ("test-port-dns-tcp", "tcp")]
+    {
+        let CheckSpec::Dns(d) = &find(name).spec else { panic!("{name}: dns") };
+        assert_eq!((d.servers.as_slice(), d.transport.as_str()), (resolvers.as_slice(), transport), "{name}");
+    }
+    let test_port: std::net::IpAddr = "10.120.4.2".parse().expect("ip");
+    let sourced: Vec<&str> =
+        hscn.checks.iter().filter(|c| c.source == Some(test_port)).map(|c| c.name.as_str()).collect();
+    assert_eq!(sourced, ["test-port-router", "test-port-dns-udp", "test-port-dns-tcp"]);
+    assert!(hscn.checks.iter().filter(|c| c.source.is_some()).all(|c| c.phases == ["commissioning"]));
+    let CheckSpec::Icmp(router) = &find("test-port-router").spec else { panic!("icmp") };
+    assert!(router.dont_fragment && router.ttl == Some(1) && router.size == 1472);
+    let CheckSpec::Dns(split) = &find("nww-split-horizon").spec else { panic!("dns") };
+    assert_eq!((split.query.as_str(), split.record.as_str()), ("nww.nhs.uk", "A"));
+    assert!(split.expect.answers_in.contains(&"155.231.0.0/16".parse().expect("net")));
+    for name in ["hscn-resolver-1-ping", "hscn-resolver-2-ping"] {
+        let CheckSpec::Icmp(i) = &find(name).spec else { panic!("icmp") };
+        assert_eq!(i.fallback_tcp.as_ref().map(|(h, p)| (h.as_str(), *p)), Some((i.target.as_str(), 53)), "{name}");
+    }
+    for name in ["app-dns", "app-tcp", "app-tls", "app-health"] {
+        let check = find(name);
+        assert!(!check.depends_on.is_empty(), "{name} depends on DNS");
+        assert!(check.phases.iter().all(|p| p != "commissioning"), "{name}");
+    }
+    assert_eq!(find("app-dns").depends_on, ["hscn-dns-udp"]);
+    assert_eq!(find("hscn-dns-udp").retries, 2);
+    let CheckSpec::Http(health) = &find("app-health").spec else { panic!("http") };
+    assert_eq!(health.expect.status, [(200, 299)]);
+    let CheckSpec::Egress(egress) = &find("site-egress").spec else { panic!("egress") };
+    assert_eq!(egress.expect.egress_in, ["192.0.2.0/28".parse::<ipnet::IpNet>().expect("net")]);
+    let CheckSpec::Mtu(mtu) = &find("hscn-path-mtu").spec else { panic!("mtu") };
+    assert_eq!((mtu.min, mtu.max, mtu.expect.path_mtu_min), (576, Some(1500), Some(1500)));
+    let gone = find("legacy-tn-gateway-gone");
+    assert!(gone.expect_failure && gone.phases == ["post-migration"]);
 }
 
 /// Where to insert `bogus_key = 1` into one table of a document, and the key path expected in the problem.
@@ -217,7 +272,22 @@ fn examples_reject_unknown_key_in_every_table() {
         let text = std::fs::read_to_string(&file).expect("read example");
         let injections = injections(&text);
         assert!(injections.len() >= 5, "{}: too few tables found", file.display());
-        if file.ends_with("site.toml") {
+        if file.ends_with("hscn-site.toml") {
+            let keys: Vec<&str> = injections.iter().map(|i| i.key.as_str()).collect();
+            for key in [
+                "site.bogus_key",
+                "phase.post-migration.bogus_key",
+                "check \"test-port-router\".expect.bogus_key",
+                "check \"nww-split-horizon\".expect.bogus_key",
+                "check \"app-health\".expect.bogus_key",
+                "check \"site-egress\".bogus_key",
+                "check \"site-egress\".expect.bogus_key",
+                "check \"hscn-path-mtu\".expect.bogus_key",
+                "check \"legacy-tn-gateway-gone\".bogus_key",
+            ] {
+                assert!(keys.contains(&key), "hscn-site.toml: no injection into {key}: {keys:?}");
+            }
+        } else if file.ends_with("site.toml") {
             let keys: Vec<&str> = injections.iter().map(|i| i.key.as_str()).collect();
             for key in [
                 "api.bogus_key",
@@ -455,7 +525,7 @@ fn defaults_applied() {
 
     let c = ok(&dns(""));
     let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
-    assert_eq!((d.record.as_str(), d.server, d.transport.as_str()), ("A", None, "udp"));
+    assert_eq!((d.record.as_str(), d.servers.as_slice(), d.transport.as_str()), ("A", &[][..], "udp"));
     assert_eq!((d.expect.rcode.as_str(), d.expect.min_answers), ("NOERROR", 1));
     assert!(d.expect.answers_include.is_empty());
 
@@ -467,7 +537,7 @@ fn defaults_applied() {
     let c = ok(&http(""));
     let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
     assert_eq!((h.method.as_str(), h.verify, h.follow_redirects, h.body_limit), ("GET", true, true, 1024 * 1024));
-    assert!(h.headers.is_empty() && h.proxy.is_none() && h.ca_file.is_none());
+    assert!(h.headers.is_empty() && h.proxy == Proxy::None && h.ca_file.is_none());
     assert!(h.expect.status.is_empty() && h.expect.body_matches.is_none() && h.expect.latency_max.is_none());
 
     let c = ok(&icmp("required = false\ntimeout = \"250ms\""));
@@ -582,7 +652,8 @@ fn unknown_key_lists_keys_and_suggests() {
         &icmp("intervall = \"1s\""),
         &[
             "unknown key `intervall`; did you mean `interval`?",
-            "keys for kind \"icmp\": name, kind, phases, required, timeout, expect, target, count, interval, size",
+            "keys for kind \"icmp\": name, kind, phases, required, timeout, expect_failure, retries, retry_interval, \
+             depends_on, expect, target, count, interval, size, dont_fragment, ttl, fallback_tcp, ip, source",
         ],
     );
     assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".intervall"#, 6, 1));
@@ -602,9 +673,19 @@ fn unknown_key_lists_keys_and_suggests() {
 
 #[test]
 fn required_keys_reported_at_header() {
-    for (kind, key) in [("icmp", "target"), ("tcp", "target"), ("dns", "query"), ("tls", "target"), ("http", "url")] {
-        let text = format!("\n\n{}", check(kind, "", ""));
-        let p = one(&text, &[&format!("missing `{key}`, which a {kind} check needs; add {key} = ")]);
+    for (kind, key, a) in [
+        ("icmp", "target", "an"),
+        ("tcp", "target", "a"),
+        ("dns", "query", "a"),
+        ("tls", "target", "a"),
+        ("http", "url", "a"),
+        ("mtu", "target", "an"),
+        ("egress", "url", "an"),
+    ] {
+        // An egress check also needs expect.egress_in (tested in `egress_rules`).
+        let expect = if kind == "egress" { "expect = { egress_in = [\"192.0.2.0/28\"] }" } else { "" };
+        let text = format!("\n\n{}", check(kind, "", expect));
+        let p = one(&text, &[&format!("missing `{key}`, which {a} {kind} check needs; add {key} = ")]);
         assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c""#, 3, 1), "{kind}");
     }
 }
@@ -710,7 +791,7 @@ fn dns_rules() {
     let c = ok(&dns("record = \"aaaa\"\nserver = \"155.231.231.1\"\ntransport = \"TCP\""));
     let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
     assert_eq!((d.record.as_str(), d.transport.as_str()), ("AAAA", "tcp"));
-    assert_eq!(d.server, Some("155.231.231.1:53".parse().expect("addr")));
+    assert_eq!(d.servers, ["155.231.231.1:53".parse().expect("addr")]);
     for (server, want) in [
         ("155.231.231.2:5353", "155.231.231.2:5353"),
         ("2001:db8::53", "[2001:db8::53]:53"),
@@ -718,7 +799,7 @@ fn dns_rules() {
     ] {
         let c = ok(&dns(&format!("server = \"{server}\"")));
         let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
-        assert_eq!(d.server, Some(want.parse().expect("addr")));
+        assert_eq!(d.servers, [want.parse().expect("addr")], "the v1 key `server` gives one server");
     }
     let p = one(&dns("server = \"dns.example.nhs.uk\""), &["is a name; a DNS server must be given by IP address"]);
     assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".server"#, 6, 10));
@@ -787,7 +868,7 @@ fn http_rules() {
     assert_eq!(h.method, "HEAD");
     let headers: Vec<(&str, &str)> = h.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(headers, [("Zeta", "1"), ("Accept", "application/json"), ("X-Trace", "a b")], "file order");
-    assert_eq!(h.proxy.as_deref(), Some("socks5://127.0.0.1:1080"));
+    assert_eq!(h.proxy, Proxy::Url("socks5://127.0.0.1:1080".to_owned()));
     assert!(!h.follow_redirects);
     assert_eq!(h.body_limit, 1);
     // Header-style headers table.
@@ -828,7 +909,7 @@ fn http_expect_rules() {
         "expect = { status = [200, 204, 599, 100], body_matches = '^\\{\"ok\":\\s*true', latency_max = \"1s\" }",
     ));
     let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
-    assert_eq!(h.expect.status, [200, 204, 599, 100]);
+    assert_eq!(h.expect.status, [(200, 200), (204, 204), (599, 599), (100, 100)]);
     assert!(h.expect.body_matches.as_ref().is_some_and(|r| r.is_match("{\"ok\": true}")));
     assert_eq!(h.expect.latency_max, Some(Duration::from_secs(1)));
     let p = one(&http("expect = { status = [200, 99] }"), &[]);
@@ -837,7 +918,9 @@ fn http_expect_rules() {
     one(&http("expect = { status = [] }"), &["leave the key out to accept any 2xx"]);
     one(
         &http("expect = { status = 200 }"),
-        &["expected an array of status codes such as [200, 204], found integer `200`"],
+        &[
+            "expected an array of status codes and ranges such as [200, 204], [\"2xx\"] or [\"300-399\"], found integer `200`",
+        ],
     );
     let p = one(&http("expect = { body_matches = \"a{2,1}\" }"), &["not a valid regular expression"]);
     assert!(!p.message.contains('\n'), "{p}");
@@ -1268,4 +1351,851 @@ fn serve_problems_all_reported() {
     ];
     let want: Vec<(usize, usize, String)> = want.iter().map(|(l, c, k)| (*l, *c, (*k).to_owned())).collect();
     assert_eq!(got, want, "{}", parse(&text).expect_err("bad"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Probe depth: keys of every kind, new keys per kind, the kinds mtu and egress
+
+fn mtu(lines: &str) -> String {
+    check("mtu", "target = \"155.231.231.1\"", lines)
+}
+/// An egress check: `url` on line 5, `lines` from line 6, then its required `expect`.
+fn egress(lines: &str) -> String {
+    let lines = format!("{lines}\nexpect = {{ egress_in = [\"192.0.2.0/28\"] }}");
+    check("egress", "url = \"https://egress.example/ip\"", lines.trim_start())
+}
+
+/// (key, line, column) of a problem.
+fn place(p: &Problem) -> (&str, usize, usize) {
+    (p.key.as_str(), p.line, p.column)
+}
+
+/// 1-based column, in characters, of the first `needle` on 1-based `line` of `text` (the last with `last`).
+#[track_caller]
+fn col(text: &str, line: usize, needle: &str) -> usize {
+    let l = text.lines().nth(line - 1).unwrap_or_else(|| panic!("no line {line} in:\n{text}"));
+    let at = l.find(needle).unwrap_or_else(|| panic!("{needle:?} not on line {line}: {l}"));
+    l[..at].chars().count() + 1
+}
+#[track_caller]
+fn last_col(text: &str, line: usize, needle: &str) -> usize {
+    let l = text.lines().nth(line - 1).unwrap_or_else(|| panic!("no line {line} in:\n{text}"));
+    let at = l.rfind(needle).unwrap_or_else(|| panic!("{needle:?} not on line {line}: {l}"));
+    l[..at].chars().count() + 1
+}
+
+#[test]
+fn every_kind_takes_the_common_keys() {
+    let common = "expect_failure = true\nretries = 2\nretry_interval = \"500ms\"";
+    for text in [icmp(common), tcp(common), dns(common), tls(common), http(common), mtu(common), egress(common)] {
+        let c = ok(&text);
+        let check = &c.checks[0];
+        assert!(check.expect_failure, "{text}");
+        assert_eq!((check.retries, check.retry_interval), (2, Duration::from_millis(500)), "{text}");
+    }
+    // Defaults.
+    let c = ok(&mtu(""));
+    let check = &c.checks[0];
+    assert!(!check.expect_failure && check.depends_on.is_empty());
+    assert_eq!((check.retries, check.retry_interval), (0, Duration::from_secs(1)));
+    assert_eq!((check.ip, check.source), (IpMode::Any, None));
+    // The kinds are listed where a kind is asked for.
+    one(
+        &icmp("").replace("kind = \"icmp\"", "kind = \"pmtu\""),
+        &["unknown kind \"pmtu\"; kinds: icmp, tcp, dns, tls, http, mtu, egress"],
+    );
+    assert_eq!(spec(&ok(&mtu(""))).kind(), "mtu");
+    assert_eq!(spec(&ok(&egress(""))).kind(), "egress");
+}
+
+#[test]
+fn retries_rules() {
+    let c = ok(&tcp("retries = 100\nretry_interval = \"10m\""));
+    assert_eq!((c.checks[0].retries, c.checks[0].retry_interval), (100, Duration::from_secs(600)));
+    let c = ok(&tcp("retries = 0"));
+    assert_eq!(c.checks[0].retries, 0);
+    ok(&tcp("retries = 1\nretry_interval = \"10ms\""));
+    for bad in ["101", "-1"] {
+        let p = one(&tcp(&format!("retries = {bad}")), &[]);
+        assert_eq!(p.message, format!("{bad} is out of range; must be from 0 to 100 further attempts"));
+        assert_eq!(place(&p), (r#"check "c".retries"#, 6, 11));
+    }
+    let p =
+        one(&tcp("retries = \"2\""), &["expected a whole number of further attempts such as 2, found string \"2\""]);
+    assert_eq!(place(&p), (r#"check "c".retries"#, 6, 11));
+    for (interval, fragment) in [
+        ("9ms", "must be at least 10ms"),
+        ("10m 1s", "must be at most 10m"),
+        ("soon", "\"soon\" is not a duration"),
+        ("0s", "must be more than zero"),
+    ] {
+        let p = one(&tcp(&format!("retries = 1\nretry_interval = \"{interval}\"")), &[fragment]);
+        assert_eq!(place(&p), (r#"check "c".retry_interval"#, 7, 18), "{interval}");
+    }
+    // Without retries the interval means nothing: at the key, whether retries is left out or 0.
+    let p = one(&tcp("retry_interval = \"2s\""), &[]);
+    assert_eq!(
+        p.message,
+        "retry_interval has no effect without retries; add retries = 2 (further attempts after a failure), or \
+         remove retry_interval"
+    );
+    assert_eq!(place(&p), (r#"check "c".retry_interval"#, 6, 1));
+    let p = one(&tcp("retries = 0\nretry_interval = \"2s\""), &["has no effect without retries"]);
+    assert_eq!(place(&p), (r#"check "c".retry_interval"#, 7, 1));
+    // A rejected retries is not taken as 0.
+    let p = one(&tcp("retries = \"x\"\nretry_interval = \"2s\""), &["found string \"x\""]);
+    assert_eq!(place(&p), (r#"check "c".retries"#, 6, 11));
+    let p = one(&tcp("expect_failure = \"yes\""), &["expected true or false, found string \"yes\""]);
+    assert_eq!(place(&p), (r#"check "c".expect_failure"#, 6, 18));
+}
+
+/// A check named `name` (icmp) in `phases` (a TOML array), `lines` from line 6; five lines plus `lines`.
+fn dep_check(name: &str, phases: &str, lines: &str) -> String {
+    icmp(lines).replacen("name = \"c\"", &format!("name = \"{name}\""), 1).replacen(
+        "phases = [\"commissioning\"]",
+        &format!("phases = {phases}"),
+        1,
+    )
+}
+
+#[test]
+fn depends_on_rules() {
+    const COM: &str = r#"["commissioning"]"#;
+    const BOTH: &str = r#"["commissioning", "post-migration"]"#;
+    // Works: names in file order, a dependency declared later, one that runs in more phases.
+    let text = format!(
+        "{}{}{}",
+        dep_check("app", COM, r#"depends_on = ["dns-2", "dns-1"]"#),
+        dep_check("dns-1", BOTH, ""),
+        dep_check("dns-2", COM, r#"depends_on = ["dns-1"]"#)
+    );
+    let c = ok(&text);
+    assert_eq!(c.checks[0].depends_on, ["dns-2", "dns-1"]);
+    assert_eq!(c.checks[2].depends_on, ["dns-1"]);
+    ok(&dep_check("a", COM, "depends_on = []"));
+
+    // Itself, twice, unknown (with a suggestion and the list): each at its entry.
+    let text = format!(
+        "{}{}{}",
+        dep_check("a", COM, r#"depends_on = ["a", "b", "b", "dsn"]"#),
+        dep_check("b", COM, ""),
+        dep_check("dns", COM, "")
+    );
+    let all = problems(&text);
+    let got: Vec<_> = all.iter().map(place).collect();
+    let key = r#"check "a".depends_on"#;
+    assert_eq!(
+        got,
+        [(key, 6, col(&text, 6, "\"a\"")), (key, 6, last_col(&text, 6, "\"b\"")), (key, 6, col(&text, 6, "\"dsn\""))]
+    );
+    assert_eq!(all[0].message, "a check cannot depend on itself; remove \"a\" from depends_on");
+    assert_eq!(all[1].message, "check \"b\" is listed twice");
+    assert_eq!(all[2].message, "no check named \"dsn\"; did you mean \"dns\"?; checks: a, b, dns");
+
+    // The dependency must run in every phase of the dependant.
+    let text = format!("{}{}", dep_check("app", BOTH, r#"depends_on = ["dns"]"#), dep_check("dns", COM, ""));
+    let p = one(&text, &[]);
+    assert_eq!(
+        p.message,
+        "check \"app\" runs in phase \"post-migration\" but its dependency \"dns\" does not; add \"post-migration\" to \
+         the phases of \"dns\", or remove \"dns\" from depends_on"
+    );
+    assert_eq!(place(&p), (r#"check "app".depends_on"#, 6, 15));
+
+    // Cycles: reported once, at the entry that closes them, naming every check of the cycle.
+    let text = format!(
+        "{}{}{}",
+        dep_check("a", COM, r#"depends_on = ["b"]"#),
+        dep_check("b", COM, r#"depends_on = ["c"]"#),
+        dep_check("c", COM, r#"depends_on = ["a"]"#)
+    );
+    let p = one(&text, &["dependency cycle: \"a\" → \"b\" → \"c\" → \"a\"", "remove one of these depends_on entries"]);
+    assert_eq!(place(&p), (r#"check "c".depends_on"#, 18, 15));
+    let text =
+        format!("{}{}", dep_check("a", COM, r#"depends_on = ["b"]"#), dep_check("b", COM, r#"depends_on = ["a"]"#));
+    let p = one(&text, &["dependency cycle: \"a\" → \"b\" → \"a\""]);
+    assert_eq!(place(&p), (r#"check "b".depends_on"#, 12, 15));
+
+    // A dependency with problems of its own still exists: only its own problem is reported.
+    let text = format!("{}{}", dep_check("a", COM, r#"depends_on = ["b"]"#), dep_check("b", COM, "count = 0"));
+    let p = one(&text, &["must be from 1 to 10000"]);
+    assert_eq!(place(&p), (r#"check "b".count"#, 12, 9));
+    // Names are exact.
+    let text = format!("{}{}", dep_check("a", COM, r#"depends_on = ["B"]"#), dep_check("b", COM, ""));
+    one(&text, &["no check named \"B\"; did you mean \"b\"?"]);
+    let p = one(
+        &dep_check("a", COM, "depends_on = \"b\""),
+        &["expected an array of check names such as [\"hscn-dns-1-udp\"], found string \"b\""],
+    );
+    assert_eq!(place(&p), (r#"check "a".depends_on"#, 6, 14));
+}
+
+#[test]
+fn ip_rules() {
+    for (value, mode) in
+        [("any", IpMode::Any), ("4", IpMode::V4), ("6", IpMode::V6), ("both", IpMode::Both), ("ALL", IpMode::All)]
+    {
+        for text in
+            [icmp(&format!("ip = \"{value}\"")), http(&format!("ip = \"{value}\"")), mtu(&format!("ip = \"{value}\""))]
+        {
+            assert_eq!(ok(&text).checks[0].ip, mode, "{text}");
+        }
+    }
+    ok(&tcp("ip = \"6\""));
+    ok(&tls("ip = \"both\""));
+    ok(&egress("ip = \"4\""));
+    let p = one(&tcp("ip = \"5\""), &["unknown ip \"5\"; write \"any\" (default: the first address found), \"4\""]);
+    assert_eq!(place(&p), (r#"check "c".ip"#, 6, 6));
+    let p = one(
+        &tcp("ip = 4"),
+        &["expected one of \"any\", \"4\", \"6\", \"both\", \"all\" (a string), found integer `4`"],
+    );
+    assert_eq!(place(&p), (r#"check "c".ip"#, 6, 6));
+    // DNS asks its servers by address: no `ip`.
+    let p = one(
+        &dns("ip = \"4\""),
+        &["`ip` does not apply to kind \"dns\"; keys for dns: query, record, server, transport, servers, source"],
+    );
+    assert_eq!(place(&p), (r#"check "c".ip"#, 6, 1));
+}
+
+#[test]
+fn source_rules() {
+    for (value, want) in
+        [("10.120.4.2", "10.120.4.2"), ("2001:db8::2", "2001:db8::2"), ("[2001:db8::2]", "2001:db8::2")]
+    {
+        for text in [
+            icmp(&format!("source = \"{value}\"")),
+            tcp(&format!("source = \"{value}\"")),
+            dns(&format!("source = \"{value}\"")),
+            tls(&format!("source = \"{value}\"")),
+            http(&format!("source = \"{value}\"")),
+            mtu(&format!("source = \"{value}\"")),
+            egress(&format!("source = \"{value}\"")),
+        ] {
+            assert_eq!(ok(&text).checks[0].source, Some(want.parse().expect("ip")), "{text}");
+        }
+    }
+    for (value, fragment) in [
+        ("gw.example.nhs.uk", "\"gw.example.nhs.uk\" is a name; a source must be an IP address"),
+        ("10.120.4.2:53", "\"10.120.4.2:53\" has a port; give the address alone"),
+        ("0.0.0.0", "\"0.0.0.0\" is the unspecified address"),
+        ("::", "\"::\" is the unspecified address"),
+        ("224.0.0.1", "\"224.0.0.1\" is a multicast address"),
+        ("10.120.4", "\"10.120.4\" is not an IP address"),
+    ] {
+        let p = one(&tcp(&format!("source = \"{value}\"")), &[fragment, "such as \"10.120.4.2\""]);
+        assert_eq!(place(&p), (r#"check "c".source"#, 6, 10), "{value}");
+    }
+    // The family must match `ip`; one address cannot serve both families.
+    for (ip, source) in [("4", "10.120.4.2"), ("6", "2001:db8::2"), ("any", "10.120.4.2"), ("any", "2001:db8::2")] {
+        let c = ok(&tcp(&format!("ip = \"{ip}\"\nsource = \"{source}\"")));
+        assert_eq!(c.checks[0].source, Some(source.parse().expect("ip")));
+    }
+    for (ip, source, message) in [
+        (
+            "4",
+            "2001:db8::2",
+            "2001:db8::2 is an IPv6 address but ip = \"4\" sends over IPv4; give an IPv4 source address, or set ip = \"6\"",
+        ),
+        (
+            "6",
+            "10.120.4.2",
+            "10.120.4.2 is an IPv4 address but ip = \"6\" sends over IPv6; give an IPv6 source address, or set ip = \"4\"",
+        ),
+        (
+            "both",
+            "10.120.4.2",
+            "one source address cannot send over both IPv4 and IPv6 (ip = \"both\"); remove source, or set ip = \"4\" \
+             to match 10.120.4.2",
+        ),
+        (
+            "all",
+            "2001:db8::2",
+            "one source address cannot send over both IPv4 and IPv6 (ip = \"all\"); remove source, or set ip = \"6\" \
+             to match 2001:db8::2",
+        ),
+    ] {
+        let p = one(&tcp(&format!("ip = \"{ip}\"\nsource = \"{source}\"")), &[]);
+        assert_eq!(p.message, message);
+        assert_eq!(place(&p), (r#"check "c".source"#, 7, 10));
+    }
+}
+
+#[test]
+fn phase_settle_rules() {
+    let c = ok("[phase.post-migration]\nsettle = \"2m\"\n[phase.soak]\nsettle = \"1s\"\nevery = \"1h\"\n");
+    assert_eq!(c.phases["post-migration"].settle, Some(Duration::from_secs(120)));
+    assert_eq!(c.phases["soak"].settle, Some(Duration::from_secs(1)));
+    assert!(c.phases["commissioning"].settle.is_none());
+    ok("[phase.regression]\nsettle = \"1h\"\n");
+    for (settle, fragment) in [
+        ("999ms", "\"999ms\" is too short; settle is at least 1s (leave it out to start at once)"),
+        ("1h 1s", "\"1h 1s\" is too long; settle may be at most 1h"),
+        ("0s", "must be more than zero"),
+        ("later", "\"later\" is not a duration"),
+    ] {
+        let p = one(&format!("[phase.post-migration]\nsettle = \"{settle}\"\n"), &[fragment]);
+        assert_eq!(place(&p), ("phase.post-migration.settle", 2, 10), "{settle}");
+    }
+    let p =
+        one("[phase.post-migration]\nsettle = 5\n", &["expected a duration string such as \"2m\", found integer `5`"]);
+    assert_eq!(place(&p), ("phase.post-migration.settle", 2, 10));
+    let p = one(
+        "[phase.post-migration]\nsetle = \"2m\"\n",
+        &["unknown key `setle`; did you mean `settle`?", "phase keys: description, every, settle"],
+    );
+    assert_eq!(place(&p), ("phase.post-migration.setle", 2, 1));
+}
+
+#[test]
+fn icmp_depth_rules() {
+    let c = ok(&icmp(""));
+    let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+    assert_eq!((i.dont_fragment, i.ttl, i.fallback_tcp.clone()), (false, None, None));
+    let c = ok(&icmp("dont_fragment = true\nttl = 1\nfallback_tcp = \"155.231.231.1:53\""));
+    let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+    assert_eq!((i.dont_fragment, i.ttl), (true, Some(1)));
+    assert_eq!(i.fallback_tcp, Some(("155.231.231.1".to_owned(), 53)));
+    let c = ok(&icmp("ttl = 255\nfallback_tcp = \"[2001:db8::53]:53\""));
+    let CheckSpec::Icmp(i) = spec(&c) else { panic!("icmp") };
+    assert_eq!((i.ttl, i.fallback_tcp.clone()), (Some(255), Some(("2001:db8::53".to_owned(), 53))));
+    for bad in ["0", "256", "-1"] {
+        let p = one(&icmp(&format!("ttl = {bad}")), &[]);
+        assert_eq!(p.message, format!("{bad} is out of range; must be from 1 to 255 hops"));
+        assert_eq!(place(&p), (r#"check "c".ttl"#, 6, 7));
+    }
+    let p = one(
+        &icmp("fallback_tcp = \"155.231.231.1\""),
+        &["\"155.231.231.1\" has no port", "fallback_tcp is connected to when no echo is answered"],
+    );
+    assert_eq!(place(&p), (r#"check "c".fallback_tcp"#, 6, 16));
+    let p = one(&icmp("dont_fragment = 1"), &["expected true or false, found integer `1`"]);
+    assert_eq!(place(&p), (r#"check "c".dont_fragment"#, 6, 17));
+    // ICMP-only keys elsewhere.
+    let p = one(
+        &tcp("dont_fragment = true"),
+        &[
+            "`dont_fragment` does not apply to kind \"tcp\"; keys for tcp: target, count, send, expect_banner, ip, source",
+        ],
+    );
+    assert_eq!(place(&p), (r#"check "c".dont_fragment"#, 6, 1));
+    one(&http("ttl = 3"), &["`ttl` does not apply to kind \"http\""]);
+    one(
+        &mtu("fallback_tcp = \"a:1\""),
+        &["`fallback_tcp` does not apply to kind \"mtu\"; keys for mtu: target, min, max, ip, source"],
+    );
+}
+
+#[test]
+fn tcp_send_and_banner_rules() {
+    let c = ok(&tcp(""));
+    let CheckSpec::Tcp(t) = spec(&c) else { panic!("tcp") };
+    assert!(t.send.is_none() && t.expect_banner.is_none());
+    let c = ok(&tcp("send = \"HEAD / HTTP/1.0\\r\\n\\r\\n\"\nexpect_banner = '^SSH-2\\.0-'"));
+    let CheckSpec::Tcp(t) = spec(&c) else { panic!("tcp") };
+    assert_eq!(t.send.as_deref(), Some("HEAD / HTTP/1.0\r\n\r\n"), "TOML escapes are honoured");
+    let banner = t.expect_banner.as_ref().expect("banner regex");
+    assert!(banner.is_match("SSH-2.0-OpenSSH_9.6") && !banner.is_match("SSH-2x0-"));
+    let p = one(&tcp("send = \"\""), &["must not be empty; give the text to write after connecting"]);
+    assert_eq!(place(&p), (r#"check "c".send"#, 6, 8));
+    let p = one(&tcp("expect_banner = \"(\""), &["not a valid regular expression: unclosed group"]);
+    assert_eq!(place(&p), (r#"check "c".expect_banner"#, 6, 17));
+    // A check-level key, not an expectation.
+    let p = one(
+        &tcp("expect = { expect_banner = \"x\" }"),
+        &["unknown key `expect_banner`", "expect keys for kind \"tcp\": connect_max"],
+    );
+    assert_eq!(place(&p), (r#"check "c".expect.expect_banner"#, 6, 12));
+    one(&icmp("send = \"x\""), &["`send` does not apply to kind \"icmp\""]);
+    one(&http("expect_banner = \"x\""), &["`expect_banner` does not apply to kind \"http\""]);
+}
+
+#[test]
+fn mtu_rules() {
+    for (target, host, min) in [
+        ("155.231.231.1", "155.231.231.1", 576),
+        ("hscn-gw.example.nhs.uk", "hscn-gw.example.nhs.uk", 576),
+        ("2001:db8::1", "2001:db8::1", 1280),
+        ("[2001:db8::1]", "2001:db8::1", 1280),
+    ] {
+        let c = ok(&check("mtu", &format!("target = \"{target}\""), ""));
+        let CheckSpec::Mtu(m) = spec(&c) else { panic!("mtu") };
+        assert_eq!((m.target.as_str(), m.min, m.max, m.expect.path_mtu_min), (host, min, None, None), "{target}");
+    }
+    let c = ok(&mtu("min = 68\nmax = 65535"));
+    let CheckSpec::Mtu(m) = spec(&c) else { panic!("mtu") };
+    assert_eq!((m.min, m.max), (68, Some(65535)));
+    let c = ok(&mtu("min = 1280\nmax = 1500\nexpect = { path_mtu_min = 1500 }"));
+    let CheckSpec::Mtu(m) = spec(&c) else { panic!("mtu") };
+    assert_eq!((m.min, m.max, m.expect.path_mtu_min), (1280, Some(1500), Some(1500)));
+    ok(&mtu("expect = { path_mtu_min = 9000 }"));
+    for (line, fragment) in [
+        ("min = 67", "67 is out of range; must be from 68 to 65535 bytes"),
+        ("max = 65536", "65536 is out of range; must be from 68 to 65535 bytes"),
+    ] {
+        let p = one(&mtu(line), &[fragment]);
+        assert_eq!(place(&p), (format!("check \"c\".{}", &line[..3]).as_str(), 6, 7), "{line}");
+    }
+    let p = one(&mtu("expect = { path_mtu_min = 67 }"), &["must be from 68 to 65535 bytes"]);
+    assert_eq!(place(&p), (r#"check "c".expect.path_mtu_min"#, 6, 27));
+    // max above min, whether min is given or defaulted.
+    let p = one(&mtu("min = 1400\nmax = 1400"), &[]);
+    assert_eq!(
+        p.message,
+        "1400 must be greater than min (1400): the search runs from min up to max; raise max or lower min"
+    );
+    assert_eq!(place(&p), (r#"check "c".max"#, 7, 7));
+    let p = one(&mtu("max = 500"), &["500 must be greater than min (576 by default for an IPv4 or named target)"]);
+    assert_eq!(place(&p), (r#"check "c".max"#, 6, 7));
+    let p = one(
+        &check("mtu", "target = \"2001:db8::1\"", "max = 1280"),
+        &["1280 must be greater than min (1280 by default for an IPv6 target)"],
+    );
+    assert_eq!(place(&p), (r#"check "c".max"#, 6, 7));
+    ok(&mtu("max = 577"));
+    // An expectation the search cannot reach.
+    let p = one(&mtu("max = 1400\nexpect = { path_mtu_min = 1500 }"), &[]);
+    assert_eq!(p.message, "1500 can never be met: the search stops at max = 1400; raise max or lower path_mtu_min");
+    assert_eq!(place(&p), (r#"check "c".expect.path_mtu_min"#, 7, 27));
+    ok(&mtu("max = 1500\nexpect = { path_mtu_min = 1500 }"));
+    // Target: a host, no port.
+    let p = one(
+        &check("mtu", "target = \"10.0.0.1:80\"", ""),
+        &["has a port", "an mtu target is an IP address or host name"],
+    );
+    assert_eq!(place(&p), (r#"check "c".target"#, 5, 10));
+    // Keys and expectations of other kinds.
+    let p =
+        one(&mtu("count = 3"), &["`count` does not apply to kind \"mtu\"; keys for mtu: target, min, max, ip, source"]);
+    assert_eq!(place(&p), (r#"check "c".count"#, 6, 1));
+    one(&mtu("expect = { loss_max = 0.0 }"), &["expect keys for mtu: path_mtu_min"]);
+    one(&icmp("expect = { path_mtu_min = 1500 }"), &["`expect.path_mtu_min` does not apply to kind \"icmp\""]);
+    one(&icmp("min = 1"), &["`min` does not apply to kind \"icmp\""]);
+}
+
+#[test]
+fn dns_servers_rules() {
+    let c = ok(&dns(r#"servers = ["155.231.231.1", "[2001:db8::53]:5353", "155.231.231.2:53"]"#));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    let want: Vec<std::net::SocketAddr> = ["155.231.231.1:53", "[2001:db8::53]:5353", "155.231.231.2:53"]
+        .iter()
+        .map(|a| a.parse().expect("addr"))
+        .collect();
+    assert_eq!(d.servers, want, "file order");
+    // Not both keys: at `servers`.
+    let p = one(&dns("server = \"155.231.231.1\"\nservers = [\"155.231.231.2\"]"), &[]);
+    assert_eq!(
+        p.message,
+        "give either `server` (one resolver, the v1 key) or `servers` (a list), not both; move \"155.231.231.1\" into \
+         servers = [...] and remove server"
+    );
+    assert_eq!(place(&p), (r#"check "c".servers"#, 7, 1));
+    let p =
+        one(&dns("servers = []"), &["must name at least one resolver", "leave the key out to use the system resolver"]);
+    assert_eq!(place(&p), (r#"check "c".servers"#, 6, 11));
+    let text = dns(r#"servers = ["155.231.231.1", "155.231.231.1:53"]"#);
+    let p = one(&text, &[]);
+    assert_eq!(p.message, "\"155.231.231.1:53\" is listed twice (as 155.231.231.1:53); remove one");
+    assert_eq!(place(&p), (r#"check "c".servers"#, 6, col(&text, 6, "\"155.231.231.1:53\"")));
+    let text = dns(r#"servers = ["155.231.231.1", "dns.example.nhs.uk"]"#);
+    let p = one(&text, &["\"dns.example.nhs.uk\" is a name; a DNS server must be given by IP address"]);
+    assert_eq!(place(&p), (r#"check "c".servers"#, 6, col(&text, 6, "\"dns.")));
+    assert_eq!(problems(&dns(r#"servers = ["x", "1.2.3.4:0"]"#)).len(), 2);
+    let p = one(&dns("servers = \"155.231.231.1\""), &["expected an array of strings such as [\"155.231.231.1:53\""]);
+    assert_eq!(place(&p), (r#"check "c".servers"#, 6, 11));
+    one(&icmp("servers = [\"155.231.231.1\"]"), &["`servers` does not apply to kind \"icmp\""]);
+}
+
+#[test]
+fn dns_answer_rules() {
+    let c = ok(&dns(
+        r#"expect = { answers_exactly = ["10.0.0.1", "10.0.0.2"], answers_match = '^10\.', answers_exclude = ["192.0.2.1"], answers_in = ["10.0.0.0/8", "155.231.0.0/16"] }"#,
+    ));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert_eq!(d.expect.answers_exactly, ["10.0.0.1", "10.0.0.2"]);
+    assert!(d.expect.answers_match.as_ref().is_some_and(|r| r.is_match("10.1.2.3") && !r.is_match("110.0.0.1")));
+    assert_eq!(d.expect.answers_exclude, ["192.0.2.1"]);
+    let nets: Vec<ipnet::IpNet> = ["10.0.0.0/8", "155.231.0.0/16"].iter().map(|n| n.parse().expect("net")).collect();
+    assert_eq!(d.expect.answers_in, nets);
+    assert_eq!(d.expect.min_answers, 1, "min_answers keeps its default");
+    let c = ok(&dns("record = \"AAAA\"\nexpect = { answers_in = [\"2001:db8::/32\", \"::1/128\"] }"));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert_eq!(d.expect.answers_in.len(), 2);
+    let c = ok(&dns(""));
+    let CheckSpec::Dns(d) = spec(&c) else { panic!("dns") };
+    assert!(d.expect.answers_exactly.is_empty() && d.expect.answers_match.is_none());
+    assert!(d.expect.answers_exclude.is_empty() && d.expect.answers_in.is_empty());
+
+    // Networks: a prefix length, no host bits, the record's family.
+    for (net, fragment) in [
+        ("10.0.0.1", "\"10.0.0.1\" has no prefix length (for this one address write \"10.0.0.1/32\")"),
+        ("155.231.1.0/16", "\"155.231.1.0/16\" has host bits set; did you mean \"155.231.0.0/16\"?"),
+        ("ten/8", "\"ten/8\" is not a network; write a network with its prefix length, such as \"155.231.0.0/16\""),
+        ("10.0.0.0/33", "is not a network"),
+    ] {
+        let text = dns(&format!("expect = {{ answers_in = [\"{net}\"] }}"));
+        let p = one(&text, &[fragment]);
+        assert_eq!(place(&p), (r#"check "c".expect.answers_in"#, 6, col(&text, 6, "[\"") + 1), "{net}");
+    }
+    let text = dns("expect = { answers_in = [\"10.0.0.0/8\", \"2001:db8::/32\"] }");
+    let p = one(&text, &["2001:db8::/32 is an IPv6 network, but record = \"A\" answers IPv4 addresses"]);
+    assert_eq!(place(&p), (r#"check "c".expect.answers_in"#, 6, col(&text, 6, "\"2001")));
+    let text = dns("record = \"AAAA\"\nexpect = { answers_in = [\"10.0.0.0/8\"] }");
+    one(&text, &["10.0.0.0/8 is an IPv4 network, but record = \"AAAA\" answers IPv6 addresses"]);
+    let text = dns("record = \"MX\"\nexpect = { answers_in = [\"10.0.0.0/8\"] }");
+    let p = one(&text, &["answers_in checks addresses, so it needs record = \"A\" or \"AAAA\", not \"MX\""]);
+    assert_eq!(place(&p), (r#"check "c".expect.answers_in"#, 7, col(&text, 7, "[")));
+    let text = dns("expect = { answers_in = [] }");
+    let p = one(&text, &["must list at least one network, such as [\"10.0.0.0/8\"]; leave answers_in out instead"]);
+    assert_eq!(place(&p), (r#"check "c".expect.answers_in"#, 6, col(&text, 6, "[")));
+
+    // Answer sets: not empty, no duplicates (case and trailing dot ignored), no contradiction.
+    let text = dns("expect = { answers_exactly = [] }");
+    let p = one(&text, &["must list at least one answer"]);
+    assert_eq!(place(&p), (r#"check "c".expect.answers_exactly"#, 6, col(&text, 6, "[")));
+    let text = dns("record = \"CNAME\"\nexpect = { answers_exactly = [\"a.example.\", \"A.example\"] }");
+    let p = one(&text, &["\"A.example\" is listed twice"]);
+    assert_eq!(place(&p), (r#"check "c".expect.answers_exactly"#, 7, col(&text, 7, "\"A.ex")));
+    let text = dns("expect = { answers_exclude = [\"10.0.0.1\", \"10.0.0.1\"] }");
+    let p = one(&text, &["\"10.0.0.1\" is listed twice"]);
+    assert_eq!(p.column, last_col(&text, 6, "\"10.0.0.1\""));
+    let text = dns("expect = { answers_include = [\"10.0.0.1\"], answers_exclude = [\"10.0.0.1\"] }");
+    let p = one(&text, &[]);
+    assert_eq!(
+        p.message,
+        "\"10.0.0.1\" is also in answers_include: the check could never pass; remove it from one of the two"
+    );
+    assert_eq!(place(&p), (r#"check "c".expect.answers_exclude"#, 6, last_col(&text, 6, "\"10.0.0.1\"")));
+    let text =
+        dns("record = \"NS\"\nexpect = { answers_exactly = [\"ns1.example.\"], answers_exclude = [\"NS1.example\"] }");
+    one(&text, &["\"NS1.example\" is also in answers_exactly"]);
+    let p = one(&dns("expect = { answers_match = \"[\" }"), &["not a valid regular expression"]);
+    assert_eq!(place(&p), (r#"check "c".expect.answers_match"#, 6, 28));
+    one(&dns("expect = { answers_exclude = [\" \"] }"), &["an empty string is not allowed here"]);
+    one(&tcp("expect = { answers_in = [\"10.0.0.0/8\"] }"), &["`expect.answers_in` does not apply to kind \"tcp\""]);
+}
+
+#[test]
+fn tls_depth_rules() {
+    let c = ok(&tls(""));
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert!(t.client_cert.is_none() && t.client_key.is_none() && t.min_version.is_none() && t.max_version.is_none());
+    assert!(t.expect.issuer_matches.is_none() && t.expect.chain_valid_days_min.is_none());
+    assert!(t.expect.fingerprint_sha256.is_none());
+
+    // Client certificate: both or neither; relative to the config file's directory.
+    let text = tls("client_cert = \"tls/client.crt\"\nclient_key = \"/srv/client.key\"");
+    let c = gonogo_config::parse(&text, Path::new("/etc/gonogo/gonogo.toml")).expect("valid");
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert_eq!(t.client_cert.as_deref(), Some(Path::new("/etc/gonogo/tls/client.crt")));
+    assert_eq!(t.client_key.as_deref(), Some(Path::new("/srv/client.key")));
+    let p = one(
+        &tls("client_cert = \"c.crt\""),
+        &["client_cert needs client_key: add client_key = \"/etc/gonogo/tls/client.key\"", "or remove client_cert"],
+    );
+    assert_eq!(place(&p), (r#"check "c".client_cert"#, 6, 1));
+    let p = one(&tls("client_key = \"c.key\""), &["client_key needs client_cert: add client_cert = "]);
+    assert_eq!(place(&p), (r#"check "c".client_key"#, 6, 1));
+    let p = one(&tls("client_cert = \"c.crt\"\nclient_key = 1"), &["expected a file path string, found integer `1`"]);
+    assert_eq!(place(&p), (r#"check "c".client_key"#, 7, 14));
+    let p = one(
+        &tls("client_cert = \" \"\nclient_key = \"c.key\""),
+        &["must not be empty; give the path of the PEM client certificate (chain)"],
+    );
+    assert_eq!(place(&p), (r#"check "c".client_cert"#, 6, 15));
+
+    // Offered versions.
+    let c = ok(&tls("min_version = \"1.2\"\nmax_version = \"1.3\""));
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert_eq!((t.min_version.as_deref(), t.max_version.as_deref()), (Some("1.2"), Some("1.3")));
+    ok(&tls("min_version = \"1.3\"\nmax_version = \"1.3\"\nexpect = { min_version = \"1.3\" }"));
+    let p = one(&tls("min_version = \"1.3\"\nmax_version = \"1.2\""), &[]);
+    assert_eq!(
+        p.message,
+        "max_version \"1.2\" is below min_version \"1.3\"; offer at least min_version, such as max_version = \"1.3\""
+    );
+    assert_eq!(place(&p), (r#"check "c".max_version"#, 7, 15));
+    let p = one(
+        &tls("min_version = \"1.1\""),
+        &["unknown TLS version \"1.1\"; write \"1.2\" or \"1.3\" (the offered version"],
+    );
+    assert_eq!(place(&p), (r#"check "c".min_version"#, 6, 15));
+    let p = one(&tls("max_version = \"1.2\"\nexpect = { min_version = \"1.3\" }"), &[]);
+    assert_eq!(
+        p.message,
+        "can never be met: max_version = \"1.2\" offers nothing above 1.2; lower expect.min_version or raise max_version"
+    );
+    assert_eq!(place(&p), (r#"check "c".expect.min_version"#, 7, 26));
+    one(&http("min_version = \"1.2\""), &["`min_version` does not apply to kind \"http\""]);
+
+    // Expectations.
+    let fp = "AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:ab:cd:ef:01:23:45:67:89";
+    let c = ok(&tls(&format!(
+        "expect = {{ issuer_matches = \"O=Example CA\", chain_valid_days_min = 14, fingerprint_sha256 = \"{fp}\" }}"
+    )));
+    let CheckSpec::Tls(t) = spec(&c) else { panic!("tls") };
+    assert!(t.expect.issuer_matches.as_ref().is_some_and(|r| r.is_match("CN=Example Issuing, O=Example CA")));
+    assert_eq!(t.expect.chain_valid_days_min, Some(14));
+    assert_eq!(t.expect.fingerprint_sha256.as_deref(), Some(&*fp.replace(':', "").to_ascii_lowercase()));
+    ok(&tls(&format!("expect = {{ fingerprint_sha256 = \"{}\" }}", "0".repeat(64))));
+    for (value, fragment) in [
+        ("AB:CD", "expected 64 hex digits (':' separators allowed), found 4"),
+        (&"0".repeat(65), "found 65"),
+        (&"g".repeat(64), "64 characters, but not all hex digits"),
+    ] {
+        let text = tls(&format!("expect = {{ fingerprint_sha256 = \"{value}\" }}"));
+        let p = one(&text, &[fragment, "openssl x509 -in cert.pem -noout -fingerprint -sha256"]);
+        assert_eq!(place(&p), (r#"check "c".expect.fingerprint_sha256"#, 6, 33), "{value}");
+    }
+    let p = one(&tls("expect = { issuer_matches = \"(\" }"), &["not a valid regular expression"]);
+    assert_eq!(place(&p), (r#"check "c".expect.issuer_matches"#, 6, 29));
+    let p = one(&tls("expect = { chain_valid_days_min = -1 }"), &["-1 is out of range; must be from 0 to 4294967295"]);
+    assert_eq!(place(&p), (r#"check "c".expect.chain_valid_days_min"#, 6, 35));
+    one(&dns("client_cert = \"c.crt\""), &["`client_cert` does not apply to kind \"dns\""]);
+    one(&http("expect = { issuer_matches = \"x\" }"), &["`expect.issuer_matches` does not apply to kind \"http\""]);
+}
+
+#[test]
+fn http_depth_rules() {
+    let c = ok(&http(""));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!((h.max_redirects, h.body.as_deref(), h.client_cert.as_deref()), (10, None, None));
+    let c = ok(&http(
+        "method = \"POST\"\nbody = '{\"ping\": true}'\nmax_redirects = 0\nproxy = \"env\"\nclient_cert = \"c.crt\"\nclient_key = \"c.key\"",
+    ));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!((h.body.as_deref(), h.max_redirects, &h.proxy), (Some("{\"ping\": true}"), 0, &Proxy::Env));
+    assert_eq!(h.client_cert.as_deref(), Some(Path::new("c.crt")));
+    ok(&http("method = \"put\"\nbody = \"\"\nmax_redirects = 50"));
+    // A body needs a method that carries one.
+    let p = one(&http("body = \"x\""), &[]);
+    assert_eq!(
+        p.message,
+        "a request body needs a method other than GET or HEAD, not method GET (the default); set method = \"POST\" \
+         (or PUT, PATCH, …), or remove body"
+    );
+    assert_eq!(place(&p), (r#"check "c".body"#, 6, 1));
+    let p = one(&http("method = \"head\"\nbody = \"x\""), &["not method = \"HEAD\""]);
+    assert_eq!(place(&p), (r#"check "c".body"#, 7, 1));
+    // max_redirects: 0 to 50, only when redirects are followed.
+    let p = one(&http("max_redirects = 51"), &[]);
+    assert_eq!(p.message, "51 is out of range; must be from 0 to 50 redirects");
+    assert_eq!(place(&p), (r#"check "c".max_redirects"#, 6, 17));
+    let p = one(&http("follow_redirects = false\nmax_redirects = 3"), &[]);
+    assert_eq!(
+        p.message,
+        "max_redirects has no effect with follow_redirects = false; remove it, or set follow_redirects = true"
+    );
+    assert_eq!(place(&p), (r#"check "c".max_redirects"#, 7, 1));
+    ok(&http("follow_redirects = true\nmax_redirects = 3"));
+    // proxy = "env", or a URL whose message says so.
+    let p = one(
+        &http("proxy = \"ftp://proxy.example\""),
+        &["or write \"env\" to use the HTTPS_PROXY, HTTP_PROXY and NO_PROXY"],
+    );
+    assert_eq!(place(&p), (r#"check "c".proxy"#, 6, 9));
+    one(&http("proxy = \"environment\""), &["is not a URL", "or write \"env\""]);
+    one(&http("client_key = \"c.key\""), &["client_key needs client_cert"]);
+    one(&tcp("body = \"x\""), &["`body` does not apply to kind \"tcp\""]);
+}
+
+#[test]
+fn http_status_ranges() {
+    let c = ok(&http(r#"expect = { status = [200, "2xx", "300-399", "404", "5XX", " 301 - 302 "] }"#));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!(h.expect.status, [(200, 200), (200, 299), (300, 399), (404, 404), (500, 599), (301, 302)]);
+    for (value, message) in [
+        (
+            "\"6xx\"",
+            "\"6xx\" is not a status code or range; write a code such as 200, a class such as \"2xx\", or a range such \
+             as \"300-399\"",
+        ),
+        ("\"0xx\"", "\"0xx\" is not a status code or range"),
+        ("\"abc\"", "\"abc\" is not a status code or range"),
+        ("\"399-300\"", "\"399-300\" is backwards; write the lower code first, such as \"300-399\""),
+        ("\"100-600\"", "600 is out of range; must be from 100 to 599"),
+        ("\"99\"", "99 is out of range; must be from 100 to 599"),
+        ("600", "600 is out of range; must be from 100 to 599"),
+    ] {
+        let text = http(&format!("expect = {{ status = [200, {value}] }}"));
+        let p = one(&text, &[message]);
+        assert_eq!(place(&p), (r#"check "c".expect.status"#, 6, col(&text, 6, value)), "{value}");
+    }
+    let text = http("expect = { status = [200, true] }");
+    let p = one(
+        &text,
+        &[
+            "expected an array of status codes and ranges such as [200, 204], [\"2xx\"] or [\"300-399\"], found boolean `true`",
+        ],
+    );
+    assert_eq!(place(&p), (r#"check "c".expect.status"#, 6, col(&text, 6, "true")));
+}
+
+#[test]
+fn http_header_and_body_expectations() {
+    let c = ok(&http(
+        r#"expect = { header_matches = { "Content-Type" = "json", x-cache = "^HIT$" }, body_not_matches = "(?i)maintenance" }"#,
+    ));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    let names: Vec<&str> = h.expect.header_matches.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["content-type", "x-cache"], "lowercased, file order");
+    assert!(h.expect.header_matches[0].1.is_match("application/json"));
+    let not = h.expect.body_not_matches.as_ref().expect("body_not_matches");
+    assert!(not.is_match("Down for MAINTENANCE") && !not.is_match("ok"));
+    let c = ok(&format!("{}[check.expect.header_matches]\nServer = \"nginx\"\n", http("")));
+    let CheckSpec::Http(h) = spec(&c) else { panic!("http") };
+    assert_eq!(h.expect.header_matches[0].0, "server");
+
+    let text = http(r#"expect = { header_matches = { "bad name" = "x" } }"#);
+    let p = one(&text, &["\"bad name\" is not a header name; use letters, digits and -, such as \"content-type\""]);
+    assert_eq!(place(&p), (r#"check "c".expect.header_matches.bad name"#, 6, col(&text, 6, "\"bad")));
+    let text = http(r#"expect = { header_matches = { "Content-Type" = "a", "content-type" = "b" } }"#);
+    let p = one(&text, &["\"content-type\" is listed twice (header names are compared without case)"]);
+    assert_eq!(place(&p), (r#"check "c".expect.header_matches.content-type"#, 6, col(&text, 6, "\"content-type")));
+    let text = http(r#"expect = { header_matches = { server = "(" } }"#);
+    let p = one(&text, &["not a valid regular expression"]);
+    assert_eq!(place(&p), (r#"check "c".expect.header_matches.server"#, 6, col(&text, 6, "\"(\"")));
+    let p = one(&http("expect = { header_matches = { server = 1 } }"), &["expected a table of regular expressions"]);
+    assert_eq!(p.key, r#"check "c".expect.header_matches"#);
+    let p = one(&http("expect = { body_not_matches = \"a{2,1}\" }"), &["not a valid regular expression"]);
+    assert_eq!(place(&p), (r#"check "c".expect.body_not_matches"#, 6, 31));
+    one(
+        &tls("expect = { header_matches = { a = \"b\" } }"),
+        &["`expect.header_matches` does not apply to kind \"tls\""],
+    );
+}
+
+#[test]
+fn egress_rules() {
+    let text = check(
+        "egress",
+        "url = \"https://egress.example.nhs.uk/ip\"",
+        "ca_file = \"/etc/gonogo/ca.pem\"\nverify = false\nproxy = \"http://proxy.example:3128\"\nexpect = { egress_in = [\"192.0.2.0/28\", \"2001:db8:1::/48\"] }",
+    );
+    let c = ok(&text);
+    let CheckSpec::Egress(e) = spec(&c) else { panic!("egress") };
+    assert_eq!(e.url, "https://egress.example.nhs.uk/ip");
+    assert_eq!(e.ca_file.as_deref(), Some(Path::new("/etc/gonogo/ca.pem")));
+    assert!(!e.verify);
+    assert_eq!(e.proxy, Proxy::Url("http://proxy.example:3128".to_owned()));
+    let nets: Vec<ipnet::IpNet> = ["192.0.2.0/28", "2001:db8:1::/48"].iter().map(|n| n.parse().expect("net")).collect();
+    assert_eq!(e.expect.egress_in, nets);
+    let c = ok(&egress("proxy = \"env\""));
+    let CheckSpec::Egress(e) = spec(&c) else { panic!("egress") };
+    assert!(e.verify && e.ca_file.is_none() && e.proxy == Proxy::Env);
+
+    // egress_in is required: at the header without an expect table, at the table without the key.
+    let text = format!("\n{}", check("egress", "url = \"https://egress.example/ip\"", ""));
+    let p = one(&text, &[]);
+    assert_eq!(
+        p.message,
+        "missing `expect.egress_in`, which an egress check needs; add expect = { egress_in = [\"192.0.2.0/28\"] }, \
+         the site's NAT (egress) range(s) its traffic must leave from"
+    );
+    assert_eq!(place(&p), (r#"check "c""#, 2, 1));
+    let text = check("egress", "url = \"https://egress.example/ip\"", "expect = { }");
+    let p = one(&text, &["missing `egress_in`, which an egress check needs; add egress_in = [\"192.0.2.0/28\"]"]);
+    assert_eq!(place(&p), (r#"check "c".expect"#, 6, 10));
+    let text = format!("{}\n[check.expect]\n", check("egress", "url = \"https://egress.example/ip\"", ""));
+    let p = one(&text, &["missing `egress_in`"]);
+    assert_eq!(place(&p), (r#"check "c".expect"#, 7, 1));
+    // A rejected expect or egress_in is reported once.
+    one(&check("egress", "url = \"https://egress.example/ip\"", "expect = 3"), &["expected a table"]);
+    let text = check("egress", "url = \"https://egress.example/ip\"", "expect = { egress_in = \"192.0.2.0/28\" }");
+    let p = one(&text, &["expected an array of networks such as [\"10.0.0.0/8\", \"155.231.0.0/16\"], found string"]);
+    assert_eq!(place(&p), (r#"check "c".expect.egress_in"#, 6, 24));
+    let text = check("egress", "url = \"https://egress.example/ip\"", "expect = { egress_in = [] }");
+    let p = one(&text, &["must list at least one network", "an egress check needs the site's NAT (egress) range(s)"]);
+    assert_eq!(place(&p), (r#"check "c".expect.egress_in"#, 6, 24));
+    let text = check("egress", "url = \"https://egress.example/ip\"", "expect = { egress_in = [\"192.0.2.1/28\"] }");
+    let p = one(&text, &["has host bits set; did you mean \"192.0.2.0/28\"?"]);
+    assert_eq!(place(&p), (r#"check "c".expect.egress_in"#, 6, 25));
+
+    // The URL is an http(s) URL.
+    let p = one(
+        &check("egress", "url = \"ftp://egress.example/\"", "expect = { egress_in = [\"192.0.2.0/28\"] }"),
+        &["has scheme \"ftp\"; an egress check needs an http:// or https:// URL with a host"],
+    );
+    assert_eq!(place(&p), (r#"check "c".url"#, 5, 7));
+    one(
+        &check("egress", "url = \"egress.example\"", "expect = { egress_in = [\"192.0.2.0/28\"] }"),
+        &["is not a URL", "such as \"https://whatismyip.example.nhs.uk/\""],
+    );
+    // Keys of other kinds.
+    let p = one(
+        &egress("method = \"GET\""),
+        &["`method` does not apply to kind \"egress\"; keys for egress: ca_file, verify, url, proxy, ip, source"],
+    );
+    assert_eq!(place(&p), (r#"check "c".method"#, 6, 1));
+    one(&egress("client_cert = \"c.crt\""), &["`client_cert` does not apply to kind \"egress\""]);
+    let text = check(
+        "egress",
+        "url = \"https://egress.example/ip\"",
+        "expect = { egress_in = [\"192.0.2.0/28\"], status = [200] }",
+    );
+    one(&text, &["`expect.status` does not apply to kind \"egress\"; expect keys for egress: egress_in"]);
+    one(&http("expect = { egress_in = [\"192.0.2.0/28\"] }"), &["`expect.egress_in` does not apply to kind \"http\""]);
+}
+
+/// Problems of the new keys in several checks and tables are all reported together, in file order.
+#[test]
+fn probe_depth_problems_all_reported() {
+    let text = dedent(
+        r#"
+        [phase.post-migration]
+        settle = "1h 1m"
+
+        [[check]]
+        name = "dns"
+        kind = "dns"
+        phases = ["post-migration"]
+        query = "nww.nhs.uk"
+        server = "155.231.231.1"
+        servers = ["155.231.231.2"]
+        expect = { answers_in = ["10.0.0.1"] }
+
+        [[check]]
+        name = "app"
+        kind = "http"
+        phases = ["post-migration", "regression"]
+        url = "https://app.example.nhs.uk/"
+        depends_on = ["dns", "nope"]
+        ip = "4"
+        source = "2001:db8::2"
+        body = "x"
+        retries = 101
+
+        [[check]]
+        name = "gone"
+        kind = "icmp"
+        phases = ["post-migration"]
+        target = "10.0.0.1"
+        ttl = 0
+        dont_fragmnet = true
+        "#,
+    );
+    let got: Vec<(usize, usize, String)> = problems(&text).into_iter().map(|p| (p.line, p.column, p.key)).collect();
+    let want = [
+        (2, 10, "phase.post-migration.settle"),
+        (10, 1, r#"check "dns".servers"#),
+        (11, 26, r#"check "dns".expect.answers_in"#),
+        (18, 15, r#"check "app".depends_on"#),
+        (18, 22, r#"check "app".depends_on"#),
+        (20, 10, r#"check "app".source"#),
+        (21, 1, r#"check "app".body"#),
+        (22, 11, r#"check "app".retries"#),
+        (29, 7, r#"check "gone".ttl"#),
+        (30, 1, r#"check "gone".dont_fragmnet"#),
+    ];
+    let want: Vec<(usize, usize, String)> = want.iter().map(|(l, c, k)| (*l, *c, (*k).to_owned())).collect();
+    assert_eq!(got, want, "{}", parse(&text).expect_err("bad"));
+    let messages: Vec<String> = problems(&text).into_iter().map(|p| p.message).collect();
+    assert!(
+        messages[3].contains("runs in phase \"regression\" but its dependency \"dns\" does not"),
+        "{}",
+        messages[3]
+    );
+    assert!(messages[4].starts_with("no check named \"nope\""), "{}", messages[4]);
+    assert!(messages[9].contains("did you mean `dont_fragment`?"), "{}", messages[9]);
 }
