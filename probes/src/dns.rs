@@ -10,6 +10,8 @@
 //!   Packets that are not ours (another id or question, too short for a header) are ignored; if the deadline
 //!   passes after such packets, the failure is `protocol` (the server sent nonsense), otherwise `timeout`.
 //! - TCP: the 2-byte length prefix, one query per connection; the lookup time includes the connect.
+//! - Source address: when set, the socket is bound to it before the query is sent, so the query leaves by the
+//!   interface (and policy route) of that address; an address this host does not own is a [`ProbeError::Local`].
 
 use std::fmt;
 use std::io;
@@ -22,9 +24,10 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType as HRecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::{TcpSocket, UdpSocket};
 use tokio::time::{Instant, timeout_at};
 
+use crate::tcp::source_error;
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Record types a check may ask for.
@@ -121,6 +124,10 @@ pub struct DnsParams {
     pub transport: Transport,
     /// Bound on the whole lookup.
     pub timeout: Duration,
+    /// Local address to send the query from (the UDP or TCP socket is bound to it, port 0); `None`: the kernel
+    /// chooses. It must be an address of this host, of the server's family, or the probe returns
+    /// [`ProbeError::Local`]. With the system resolver, only its name servers of the source's family are asked.
+    pub source: Option<IpAddr>,
 }
 
 /// What a DNS check saw.
@@ -252,22 +259,41 @@ impl DnsProbe {
         let p = &self.params;
         let name = query_name(&p.query, p.record).map_err(ProbeError::Local)?;
         let servers = match p.server {
-            Some(server) => vec![server],
+            Some(server) => {
+                if let Some(source) = p.source
+                    && source.is_ipv4() != server.is_ipv4()
+                {
+                    return Err(ProbeError::Local(format!(
+                        "source address {source} and DNS server {server} are of different IP families; use a \
+                         source address of the server's family"
+                    )));
+                }
+                vec![server]
+            }
             None => {
                 let text = tokio::fs::read_to_string(RESOLV_CONF).await.map_err(|e| {
                     ProbeError::Local(format!(
                         "cannot read {RESOLV_CONF}: {e}; set `server = \"ip:port\"` on the check"
                     ))
                 })?;
-                let servers = nameservers_from_resolv_conf(&text);
+                let mut servers = nameservers_from_resolv_conf(&text);
                 if servers.is_empty() {
                     return Err(ProbeError::Local(NO_NAME_SERVER.to_string()));
+                }
+                if let Some(source) = p.source {
+                    servers.retain(|s| s.is_ipv4() == source.is_ipv4());
+                    if servers.is_empty() {
+                        return Err(ProbeError::Local(format!(
+                            "no name server in {RESOLV_CONF} has the IP family of source address {source}; set \
+                             `server = \"ip:port\"` on the check"
+                        )));
+                    }
                 }
                 servers
             }
         };
 
-        ask_in_turn(&servers, p.transport, &name, p.record, p.timeout).await
+        ask_in_turn(&servers, p.transport, p.source, &name, p.record, p.timeout).await
     }
 }
 
@@ -278,6 +304,7 @@ impl DnsProbe {
 async fn ask_in_turn(
     servers: &[SocketAddr],
     transport: Transport,
+    source: Option<IpAddr>,
     name: &Name,
     record: RecordType,
     timeout: Duration,
@@ -289,7 +316,7 @@ async fn ask_in_turn(
         let now = Instant::now();
         let left = deadline.saturating_duration_since(now);
         let slot_end = now + left / u32::try_from(servers.len() - i).unwrap_or(u32::MAX);
-        let exchange = exchange(server, transport, name, record, slot_end).await?;
+        let exchange = exchange(server, transport, source, name, record, slot_end).await?;
         let mut obs = observe(server, transport, record, exchange);
         if obs.failure.is_some() && i + 1 < servers.len() {
             tried.push(format!("{}: {}", obs.server, obs.detail.as_deref().unwrap_or("no response")));
@@ -343,6 +370,7 @@ struct Exchange {
 async fn exchange(
     server: SocketAddr,
     transport: Transport,
+    source: Option<IpAddr>,
     name: &Name,
     record: RecordType,
     deadline: Instant,
@@ -358,25 +386,28 @@ async fn exchange(
     let id = message.metadata.id;
     let wire = message.to_vec().map_err(|e| ProbeError::Local(format!("cannot encode the DNS query: {e}")))?;
     match transport {
-        Transport::Udp => exchange_udp(server, &wire, id, &question, deadline).await,
-        Transport::Tcp => exchange_tcp(server, &wire, id, &question, deadline).await,
+        Transport::Udp => exchange_udp(server, source, &wire, id, &question, deadline).await,
+        Transport::Tcp => exchange_tcp(server, source, &wire, id, &question, deadline).await,
     }
 }
 
 async fn exchange_udp(
     server: SocketAddr,
+    source: Option<IpAddr>,
     wire: &[u8],
     id: u16,
     question: &Query,
     deadline: Instant,
 ) -> Result<Exchange, ProbeError> {
-    let local: SocketAddr = match server {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    let local: SocketAddr = match (source, server) {
+        (Some(source), _) => (source, 0).into(),
+        (None, SocketAddr::V4(_)) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        (None, SocketAddr::V6(_)) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = UdpSocket::bind(local)
-        .await
-        .map_err(|e| ProbeError::Local(format!("cannot open a UDP socket on {local}: {e}")))?;
+    let socket = UdpSocket::bind(local).await.map_err(|e| match source {
+        Some(source) => ProbeError::Local(source_error(source, &e)),
+        None => ProbeError::Local(format!("cannot open a UDP socket on {local}: {e}")),
+    })?;
     let start = Instant::now();
     let done = |outcome| Exchange { elapsed: start.elapsed(), outcome };
     // Connected, so the kernel drops datagrams from other addresses and reports ICMP errors to us.
@@ -419,6 +450,7 @@ async fn exchange_udp(
 
 async fn exchange_tcp(
     server: SocketAddr,
+    source: Option<IpAddr>,
     wire: &[u8],
     id: u16,
     question: &Query,
@@ -428,7 +460,15 @@ async fn exchange_tcp(
     let done = |outcome| Exchange { elapsed: start.elapsed(), outcome };
     let timed_out =
         |what: &str| Err((Failure::Timeout, format!("timed out {what} after {} ms", start.elapsed().as_millis())));
-    let mut stream = match timeout_at(deadline, TcpStream::connect(server)).await {
+    let socket = match server {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| ProbeError::Local(format!("cannot open a TCP socket: {e}")))?;
+    if let Some(source) = source {
+        socket.bind((source, 0).into()).map_err(|e| ProbeError::Local(source_error(source, &e)))?;
+    }
+    let mut stream = match timeout_at(deadline, socket.connect(server)).await {
         Err(_) => return Ok(done(timed_out("connecting"))),
         Ok(Err(e)) => return io_failure("connect", &e).map(|f| done(Err(f))),
         Ok(Ok(s)) => s,
@@ -732,7 +772,7 @@ mod tests {
         let name = Name::from_ascii("app.test.").expect("valid name");
         let servers = [silent.addr(), refused, dns.addr()];
         let timeout = Duration::from_millis(900);
-        let o = ask_in_turn(&servers, Transport::Udp, &name, RecordType::A, timeout).await.expect("measured");
+        let o = ask_in_turn(&servers, Transport::Udp, None, &name, RecordType::A, timeout).await.expect("measured");
         assert_eq!(o.failure, None, "{o:?}");
         assert_eq!(o.answers, ["10.0.0.1"]);
         assert_eq!(o.server, format!("{}/udp", dns.addr()));
@@ -741,7 +781,7 @@ mod tests {
         assert!(o.lookup_time >= timeout / 3, "the silent server had its third of the time");
 
         // None answers: the last failure is reported.
-        let o = ask_in_turn(&[refused, silent.addr()], Transport::Udp, &name, RecordType::A, timeout)
+        let o = ask_in_turn(&[refused, silent.addr()], Transport::Udp, None, &name, RecordType::A, timeout)
             .await
             .expect("measured");
         assert_eq!(o.failure, Some(Failure::Timeout));
@@ -757,10 +797,12 @@ mod tests {
         let dns = builder.start().await;
         let name = Name::from_ascii("big.test.").expect("valid name");
         let timeout = Duration::from_secs(2);
-        let udp = ask_in_turn(&[dns.addr()], Transport::Udp, &name, RecordType::A, timeout).await.expect("measured");
+        let udp =
+            ask_in_turn(&[dns.addr()], Transport::Udp, None, &name, RecordType::A, timeout).await.expect("measured");
         assert_eq!(udp.failure, None, "{udp:?}");
         assert!(udp.detail.unwrap_or_default().contains("truncated"));
-        let tcp = ask_in_turn(&[dns.addr()], Transport::Tcp, &name, RecordType::A, timeout).await.expect("measured");
+        let tcp =
+            ask_in_turn(&[dns.addr()], Transport::Tcp, None, &name, RecordType::A, timeout).await.expect("measured");
         assert_eq!(tcp.answers.len(), 120, "{tcp:?}");
         assert_eq!(dns.queries(), 2, "no silent retry over TCP");
     }

@@ -1,22 +1,25 @@
-//! HTTP(S) with reqwest on rustls: status, final URL, redirects, selected headers, body size (read capped),
-//! time to response headers and total time; explicit proxy or none.
+//! HTTP(S) with reqwest on rustls: status, final URL, redirects, response headers, body size (read capped),
+//! time to response headers and total time; an explicit proxy, the proxy environment or none; optionally a
+//! request body, a client certificate, a source address and a pinned server address.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue, LOCATION,
-    PROXY_AUTHORIZATION, SERVER, WWW_AUTHENTICATE,
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue,
+    LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use tokio::time::{self, Instant};
 
-use crate::tls::io_failure;
-use crate::tlsconf::{ClientTls, OnInvalid, describe_error, failure_of};
+use crate::tls::{check_source, io_failure};
+use crate::tlsconf::{ClientOptions, ClientTls, OnInvalid, describe_error, failure_of};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one HTTP check.
@@ -30,13 +33,37 @@ pub struct HttpParams {
     pub ca_file: Option<PathBuf>,
     /// When false, certificate errors are ignored.
     pub verify: bool,
-    /// Proxy URL; `None`: connect directly (the proxy environment is not consulted in v1).
+    /// Proxy URL, for every scheme; `None`: as `proxy_from_env` says.
     pub proxy: Option<String>,
+    /// With no `proxy`: take the proxy from the environment, as curl does (`HTTPS_PROXY`/`https_proxy` for
+    /// https URLs, `HTTP_PROXY`/`http_proxy` for http, `ALL_PROXY`/`all_proxy` for either, `NO_PROXY`/`no_proxy`
+    /// for exceptions), read when the probe is built. `false`: connect directly.
+    pub proxy_from_env: bool,
     pub follow_redirects: bool,
+    /// Most redirects followed: one more is the failure [`Failure::Protocol`] "more than N redirects"; 0
+    /// follows none (a redirect is then that failure when `follow_redirects` is set). The agent's default is
+    /// [`MAX_REDIRECTS`] (the `Default` of this struct leaves it 0).
+    pub max_redirects: u32,
     /// Most body bytes read; the rest is not downloaded and `body_truncated` is set.
     pub body_limit: usize,
     /// Bound on the whole exchange.
     pub timeout: Duration,
+    /// Request body, sent as is with a `Content-Length`; `None`: no body. Sent again on a 307 or 308
+    /// redirect, dropped (with the `Content-Type` header) when a redirect turns the request into a GET.
+    pub body: Option<Vec<u8>>,
+    /// PEM file with a client certificate chain (leaf first) for mutual TLS; it may hold the key too.
+    pub client_cert: Option<PathBuf>,
+    /// PEM file with the client certificate's private key (unencrypted PKCS#8, PKCS#1 or SEC1); `None`: read
+    /// from `client_cert`.
+    pub client_key: Option<PathBuf>,
+    /// Local address to connect from; only addresses in its family are used. An address this host does not
+    /// have is a [`ProbeError::Local`].
+    pub source: Option<IpAddr>,
+    /// Connect to this address instead of resolving the URL's host name (the port stays the URL's); the
+    /// `Host` header and TLS server name stay the URL's host. Applies to every request to that host (also
+    /// after a redirect back to it), not to other hosts; with a proxy the proxy connects and the pin is not
+    /// used. With a URL whose host is an IP address, the pin must be that address.
+    pub pin: Option<IpAddr>,
 }
 
 /// What an HTTP check saw.
@@ -46,9 +73,14 @@ pub struct HttpObservations {
     /// The URL of the last response (after redirects).
     pub final_url: Option<String>,
     pub redirects: u32,
-    /// A few response headers worth keeping as evidence (content-type, server, location, content-length),
-    /// names lowercased.
+    /// The response headers of the last response: names lowercased, the values of a repeated header joined by
+    /// `", "`, lossily decoded as UTF-8; `set-cookie` values are redacted (a cookie is a credential, not
+    /// evidence). At most [`MAX_KEPT_HEADERS`] names (the first received) and
+    /// [`MAX_HEADER_VALUE`] bytes of each value are kept; `headers_truncated` says when something was left out.
     pub headers: BTreeMap<String, String>,
+    /// Whether headers were dropped or values cut to fit the limits of `headers`.
+    #[serde(default)]
+    pub headers_truncated: bool,
     pub body_bytes: u64,
     pub body_truncated: bool,
     /// The body read (up to the limit), lossily decoded as UTF-8, for body expectations. Not serialised:
@@ -71,6 +103,7 @@ impl HttpObservations {
             final_url: None,
             redirects: 0,
             headers: BTreeMap::new(),
+            headers_truncated: false,
             body_bytes: 0,
             body_truncated: false,
             body: String::new(),
@@ -82,11 +115,18 @@ impl HttpObservations {
     }
 }
 
-/// Most redirects followed before the check fails with [`Failure::Protocol`].
+/// The default for [`HttpParams::max_redirects`]: most redirects followed before the check fails with
+/// [`Failure::Protocol`].
 pub const MAX_REDIRECTS: u32 = 10;
 
-/// Response headers kept as evidence.
-const KEPT_HEADERS: [HeaderName; 4] = [CONTENT_TYPE, SERVER, LOCATION, CONTENT_LENGTH];
+/// Most response header names kept in [`HttpObservations::headers`].
+pub const MAX_KEPT_HEADERS: usize = 64;
+
+/// Most bytes of one header value (repeated values joined) kept in [`HttpObservations::headers`].
+pub const MAX_HEADER_VALUE: usize = 4096;
+
+/// Request headers about the body, dropped with it when a redirect turns the request into a GET.
+const BODY_HEADERS: [HeaderName; 4] = [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING];
 
 /// Request headers dropped when a redirect leaves the origin, as browsers and reqwest do.
 const CREDENTIAL_HEADERS: [HeaderName; 4] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE];
@@ -123,6 +163,10 @@ impl HttpProbe {
 
     async fn measure(&self) -> Result<Observations, ProbeError> {
         let prepared = self.prepared.as_ref().map_err(Clone::clone)?;
+        // Checked on each run: an address can come and go while the agent runs.
+        if let Some(source) = self.params.source {
+            check_source(source)?;
+        }
         let timeout = self.params.timeout;
         let start = Instant::now();
         let mut obs = HttpObservations::empty();
@@ -160,28 +204,29 @@ impl HttpProbe {
         let mut url = prepared.url.clone();
         let mut method = prepared.method.clone();
         let mut headers = prepared.headers.clone();
+        let mut request_body = self.params.body.clone();
+        let max_redirects = self.params.max_redirects;
         let mut response = loop {
             // What is known of this hop: its URL. Status and headers are those of the response to it.
             obs.final_url = Some(url.to_string());
             obs.status = None;
             obs.headers.clear();
-            let response = prepared
-                .client
-                .request(method.clone(), url.clone())
-                .headers(headers.clone())
-                .send()
-                .await
-                .map_err(|e| classify(e, &url, &prepared.url))?;
+            obs.headers_truncated = false;
+            let mut request = prepared.client.request(method.clone(), url.clone()).headers(headers.clone());
+            if let Some(bytes) = &request_body {
+                request = request.body(bytes.clone());
+            }
+            let response = request.send().await.map_err(|e| classify(e, &url, &prepared.url))?;
             let status = response.status();
             obs.status = Some(status.as_u16());
             obs.final_url = Some(response.url().to_string());
-            obs.headers = kept_headers(response.headers());
+            (obs.headers, obs.headers_truncated) = kept_headers(response.headers());
             let location = response.headers().get(LOCATION);
             let Some(location) = location.filter(|_| self.params.follow_redirects && is_followed(status)) else {
                 break response;
             };
-            if obs.redirects >= MAX_REDIRECTS {
-                return Err((Failure::Protocol, format!("more than {MAX_REDIRECTS} redirects (last at {url})")));
+            if obs.redirects >= max_redirects {
+                return Err((Failure::Protocol, format!("more than {max_redirects} redirects (last at {url})")));
             }
             let next = location
                 .to_str()
@@ -196,6 +241,10 @@ impl HttpProbe {
                 || matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND) && method == Method::POST
             {
                 method = Method::GET;
+                request_body = None;
+                for name in &BODY_HEADERS {
+                    headers.remove(name);
+                }
             }
             if next.origin() != url.origin() {
                 for name in &CREDENTIAL_HEADERS {
@@ -256,14 +305,37 @@ fn is_followed(status: StatusCode) -> bool {
     )
 }
 
-fn kept_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
-    KEPT_HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = headers.get(name)?;
-            Some((name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        })
-        .collect()
+/// The response headers as [`HttpObservations::headers`] keeps them, and whether anything was left out.
+fn kept_headers(headers: &HeaderMap) -> (BTreeMap<String, String>, bool) {
+    let mut kept = BTreeMap::new();
+    let mut truncated = false;
+    for name in headers.keys() {
+        if kept.len() >= MAX_KEPT_HEADERS {
+            truncated = true;
+            break;
+        }
+        // Session cookies are credentials, not evidence: keep that they were set, not their values.
+        let secret = *name == reqwest::header::SET_COOKIE;
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| match secret {
+                true => format!("<redacted, {} bytes>", v.len()),
+                false => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            })
+            .collect();
+        let mut value = values.join(", ");
+        if value.len() > MAX_HEADER_VALUE {
+            let mut end = MAX_HEADER_VALUE;
+            while !value.is_char_boundary(end) {
+                end -= 1;
+            }
+            value.truncate(end);
+            truncated = true;
+        }
+        kept.insert(name.as_str().to_owned(), value);
+    }
+    (kept, truncated)
 }
 
 impl Probe for HttpProbe {
@@ -271,11 +343,17 @@ impl Probe for HttpProbe {
         Kind::Http
     }
 
+    /// The URL, with ` via proxy` for an explicit proxy and ` (@ADDRESS)` for a pinned address:
+    /// `https://app.example/health (@192.0.2.10)`.
     fn target(&self) -> String {
-        match self.params.proxy {
-            Some(_) => format!("{} via proxy", self.params.url),
-            None => self.params.url.clone(),
+        let mut target = self.params.url.clone();
+        if self.params.proxy.is_some() {
+            target.push_str(" via proxy");
         }
+        if let Some(pin) = self.params.pin {
+            target.push_str(&format!(" (@{pin})"));
+        }
+        target
     }
 
     fn budget(&self) -> Duration {
@@ -303,7 +381,12 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
         headers.append(header, value);
     }
 
-    let tls = ClientTls::new(params.ca_file.as_deref())?;
+    let options = ClientOptions {
+        client_cert: params.client_cert.clone(),
+        client_key: params.client_key.clone(),
+        ..ClientOptions::default()
+    };
+    let tls = ClientTls::with_options(params.ca_file.as_deref(), &options)?;
     if params.verify
         && url.scheme() == "https"
         && let Some(e) = tls.roots_error()
@@ -319,14 +402,73 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
         .pool_max_idle_per_host(0)
         .user_agent(concat!("gonogo/", env!("CARGO_PKG_VERSION")));
     builder = match &params.proxy {
+        // An explicit proxy turns the environment off.
         Some(proxy) => builder.proxy(
             reqwest::Proxy::all(proxy.as_str())
                 .map_err(|e| ProbeError::Local(format!("invalid proxy URL {proxy:?}: {e}")))?,
         ),
+        // reqwest reads the proxy environment when the client is built, unless told not to.
+        None if params.proxy_from_env => builder,
         None => builder.no_proxy(),
     };
+    // The URL's host as an address, if it is one (`host_str` keeps the brackets of IPv6).
+    let literal = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok());
+    if let Some(pin) = params.pin {
+        match (literal, url.host_str()) {
+            (Some(ip), _) if ip != pin => {
+                return Err(ProbeError::Local(format!(
+                    "pin {pin} differs from the address in the URL {url}: pin applies to a host name; remove it or \
+                     put the host name in the URL"
+                )));
+            }
+            (Some(_), _) => {}
+            // Port 0: the URL's port (or the scheme's) is used.
+            (None, Some(host)) => builder = builder.resolve(host, SocketAddr::new(pin, 0)),
+            (None, None) => return Err(ProbeError::Local(format!("URL {url} has no host to pin"))),
+        }
+    }
+    if let Some(source) = params.source {
+        for (what, ip) in [("pin", params.pin), ("the address in the URL", literal)] {
+            if let Some(ip) = ip.filter(|ip| ip.is_ipv4() != source.is_ipv4()) {
+                return Err(ProbeError::Local(format!(
+                    "source address {source} and {what} {ip} are of different address families: use a source \
+                     address of the same family"
+                )));
+            }
+        }
+        builder = builder.local_address(source).dns_resolver(FamilyResolver { ipv4: source.is_ipv4() });
+    }
     let client = builder.build().map_err(|e| ProbeError::Local(format!("cannot build the HTTP client: {e}")))?;
     Ok(Prepared { client, url, method, headers })
+}
+
+/// The system resolver, keeping only the addresses of one family: those a bound source address can reach.
+/// (hyper binds the source only to addresses of its family and would silently connect to the others from any
+/// address.)
+#[derive(Debug, Clone, Copy)]
+struct FamilyResolver {
+    ipv4: bool,
+}
+
+impl Resolve for FamilyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let ipv4 = self.ipv4;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<SocketAddr> = found.iter().copied().filter(|a| a.is_ipv4() == ipv4).collect();
+            if kept.is_empty() {
+                let family = if ipv4 { "IPv4" } else { "IPv6" };
+                let shown: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!(
+                    "{host} has no {family} address, the family of the source address (it resolved to {})",
+                    if shown.is_empty() { "nothing".to_owned() } else { shown.join(", ") }
+                )
+                .into());
+            }
+            Ok(Box::new(kept.into_iter()) as Addrs)
+        })
+    }
 }
 
 /// A reqwest error as a failure kind and human text, from its chain of causes. `url` is the request that

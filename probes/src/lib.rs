@@ -4,7 +4,8 @@
 //! - this file: the [`Probe`] trait every kind implements, the [`Observations`] a probe returns, the closed
 //!   [`Failure`] taxonomy (one-to-one with a metric label) and [`ProbeError`] ("could not measure").
 //! - [`stats`]: sample statistics shared by the sampling probes (loss, min/mean/p50/p95/max, jitter).
-//! - one module per kind: [`icmp`], [`tcp`], [`dns`], [`tls`], [`http`].
+//! - one module per kind: [`icmp`], [`tcp`], [`dns`], [`tls`], [`http`], [`egress`] (on top of `http`),
+//!   [`mtu`] (on top of `icmp`).
 //!
 //! Invariant: probes know nothing of config files, metrics, HTTP serving or disk. A target that is down is an
 //! *observation* (`Ok` with a [`Failure`]); `Err` means the agent could not measure at all (no permission to
@@ -23,8 +24,10 @@ pub mod tlsconf;
 
 // One module per probe kind.
 pub mod dns;
+pub mod egress;
 pub mod http;
 pub mod icmp;
+pub mod mtu;
 pub mod tcp;
 pub mod tls;
 
@@ -59,6 +62,10 @@ pub enum Kind {
     Dns,
     Tls,
     Http,
+    /// "What is my public address": an HTTP(S) address-echo service.
+    Egress,
+    /// Path MTU: a sweep of ICMP echoes with DF set.
+    Mtu,
 }
 
 impl Kind {
@@ -70,6 +77,8 @@ impl Kind {
             Kind::Dns => "dns",
             Kind::Tls => "tls",
             Kind::Http => "http",
+            Kind::Egress => "egress",
+            Kind::Mtu => "mtu",
         }
     }
 }
@@ -149,6 +158,8 @@ pub enum Observations {
     Dns(dns::DnsObservations),
     Tls(tls::TlsObservations),
     Http(http::HttpObservations),
+    Egress(egress::EgressObservations),
+    Mtu(mtu::MtuObservations),
 }
 
 impl Observations {
@@ -160,6 +171,8 @@ impl Observations {
             Observations::Dns(o) => o.failure,
             Observations::Tls(o) => o.failure,
             Observations::Http(o) => o.failure,
+            Observations::Egress(o) => o.failure,
+            Observations::Mtu(o) => o.failure,
         }
     }
 }

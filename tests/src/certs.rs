@@ -2,8 +2,10 @@
 //! wrong name. A second [`TestCa`] that the client is not told about plays the untrusted CA.
 //!
 //! Each CA writes its certificate to a temporary PEM file ([`TestCa::ca_file`]) for a probe's `ca_file`; the
-//! file is removed when the CA is dropped. Each [`Leaf`] gives its chain and key as DER and PEM and builds a
-//! rustls [`ServerConfig`] (ring provider) for a test server.
+//! file is removed when the CA is dropped. Each [`Leaf`] gives its chain and key as DER and PEM (and as
+//! temporary files, [`Leaf::chain_file`] and [`Leaf::key_file`], for a probe's `client_cert` and `client_key`)
+//! and builds a rustls [`ServerConfig`] (ring provider) for a test server, optionally one that requires a client
+//! certificate from a given CA ([`Leaf::server_config_requiring_client_cert`]).
 //!
 //! ```no_run
 //! use gonogo_testkit::certs::TestCa;
@@ -28,7 +30,8 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, SupportedProtocolVersion};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use tempfile::TempPath;
 use time::OffsetDateTime;
 
@@ -203,6 +206,16 @@ impl Leaf {
         &self.key_pem
     }
 
+    /// A new temporary PEM file holding the chain, leaf first (for a probe's `client_cert`).
+    pub fn chain_file(&self) -> TempFile {
+        temp_file(self.chain_pem().as_bytes())
+    }
+
+    /// A new temporary PEM file holding the private key (for a probe's `client_key`).
+    pub fn key_file(&self) -> TempFile {
+        temp_file(self.key_pem.as_bytes())
+    }
+
     /// Start of validity, Unix seconds.
     pub fn not_before(&self) -> i64 {
         self.not_before
@@ -221,13 +234,47 @@ impl Leaf {
 
     /// The same, limited to `versions` (for example `&[&rustls::version::TLS12]`).
     pub fn server_config_with_versions(&self, versions: &[&'static SupportedProtocolVersion]) -> Arc<ServerConfig> {
+        self.server_config_for(versions, None)
+    }
+
+    /// A rustls server configuration presenting this certificate that requires a client certificate issued
+    /// by `client_ca` (TLS 1.2 and 1.3). A client without one gets the alert `certificate_required`; one
+    /// from another CA gets `unknown_ca`.
+    pub fn server_config_requiring_client_cert(&self, client_ca: &TestCa) -> Arc<ServerConfig> {
+        self.server_config_for(rustls::ALL_VERSIONS, Some(client_ca.cert_der()))
+    }
+
+    /// The same, limited to `versions`.
+    pub fn server_config_requiring_client_cert_with_versions(
+        &self,
+        client_ca: &TestCa,
+        versions: &[&'static SupportedProtocolVersion],
+    ) -> Arc<ServerConfig> {
+        self.server_config_for(versions, Some(client_ca.cert_der()))
+    }
+
+    /// A server configuration for `versions`, requiring a client certificate from `client_ca` when given.
+    pub(crate) fn server_config_for(
+        &self,
+        versions: &[&'static SupportedProtocolVersion],
+        client_ca: Option<&CertificateDer<'static>>,
+    ) -> Arc<ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+        let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
-            .expect("ring supports these TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(self.chain_der(), self.key_der())
-            .expect("certificate and key match");
+            .expect("ring supports these TLS versions");
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                roots.add(ca.clone()).expect("the test CA is a usable trust anchor");
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .expect("build the client certificate verifier");
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(self.chain_der(), self.key_der()).expect("certificate and key match");
         Arc::new(config)
     }
 }

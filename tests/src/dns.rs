@@ -17,6 +17,9 @@
 //! whatever the chain leads to inside this server; a name with other records gets NOERROR and no answers
 //! (NODATA); any other name gets NXDOMAIN. Builder methods panic on malformed names or addresses: they are test
 //! fixtures.
+//!
+//! The server counts requests ([`DnsServer::queries`]) and records the source address of each
+//! ([`DnsServer::peers`]), so tests can check retries and a client's source address.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -195,12 +198,14 @@ impl DnsServerBuilder {
     pub async fn start(self) -> DnsServer {
         let zone = Arc::new(Mutex::new(self.zone));
         let queries = Arc::new(AtomicUsize::new(0));
+        let peers = Arc::new(Mutex::new(Vec::new()));
         let (udp, tcp) = bind_pair().await;
         let addr = udp.local_addr().expect("a bound UDP socket has a local address");
-        let mut server = Server::new(Handler { zone: zone.clone(), queries: queries.clone() });
+        let handler = Handler { zone: zone.clone(), queries: queries.clone(), peers: peers.clone() };
+        let mut server = Server::new(handler);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 32);
-        DnsServer { addr, zone, queries, server }
+        DnsServer { addr, zone, queries, peers, server }
     }
 }
 
@@ -231,6 +236,7 @@ pub struct DnsServer {
     addr: SocketAddr,
     zone: Arc<Mutex<Zone>>,
     queries: Arc<AtomicUsize>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
     server: Server<Handler>,
 }
 
@@ -254,6 +260,12 @@ impl DnsServer {
     /// How many requests the server has received so far (both transports), to check a probe does not retry.
     pub fn queries(&self) -> usize {
         self.queries.load(Ordering::SeqCst)
+    }
+
+    /// The source address of every request received so far (both transports), in order: to check a client's
+    /// source address.
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn zone(&self) -> MutexGuard<'_, Zone> {
@@ -307,11 +319,13 @@ impl Drop for DnsServer {
 struct Handler {
     zone: Arc<Mutex<Zone>>,
     queries: Arc<AtomicUsize>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(&self, request: &Request, mut response: R) -> ResponseInfo {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).push(request.src());
         self.queries.fetch_add(1, Ordering::SeqCst);
         let (rcode, answers) = match request.request_info() {
             Err(_) => (ResponseCode::FormErr, Vec::new()),

@@ -16,8 +16,9 @@
 //! # }
 //! ```
 //!
-//! [`HttpServerBuilder::start_https`] serves the same routes over TLS with a [`Leaf`] certificate. An unknown
-//! path answers 404. [`HttpProxy`] forwards absolute-form requests for `http://` URLs and tunnels `CONNECT`
+//! [`HttpServerBuilder::start_https`] serves the same routes over TLS with a [`Leaf`] certificate, requiring a
+//! client certificate after [`HttpServerBuilder::require_client_cert`]. An unknown path answers 404. Each
+//! server records the peer address of every connection it accepts ([`HttpServer::peers`]). [`HttpProxy`] forwards absolute-form requests for `http://` URLs and tunnels `CONNECT`
 //! for `https://`, to loopback addresses only, and counts what it handled.
 //!
 //! Servers need a tokio runtime (start them inside `#[tokio::test]`); each stops, with its connections, when
@@ -32,19 +33,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rustls::ServerConfig;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::certs::Leaf;
+use crate::certs::{Leaf, TestCa};
 
 /// What a route answers.
 #[derive(Debug, Clone)]
@@ -59,14 +61,20 @@ pub enum Route {
     /// `200` with a body of `n` bytes of `x`, with a `Content-Length`.
     Large(usize),
     /// `200`, `text/plain`, echoing the request: first line `METHOD /path?query`, then one line per header,
-    /// `name: value`, names lowercase, in the order received.
+    /// `name: value`, names lowercase, in the order received; then, if the request had a body, an empty line
+    /// and the body (up to [`ECHO_BODY_LIMIT`] bytes, lossily decoded as UTF-8).
     Echo,
 }
+
+/// Most request body bytes an [`Route::Echo`] reads; a longer body is answered `413`.
+pub const ECHO_BODY_LIMIT: usize = 1 << 20;
 
 /// Builds an [`HttpServer`] route by route.
 #[derive(Debug, Clone, Default)]
 pub struct HttpServerBuilder {
     routes: HashMap<String, Route>,
+    /// The CA whose client certificates [`HttpServerBuilder::start_https`] requires, if any.
+    client_ca: Option<CertificateDer<'static>>,
 }
 
 impl HttpServerBuilder {
@@ -107,14 +115,23 @@ impl HttpServerBuilder {
         self.route(path, Route::Echo)
     }
 
+    /// Require a client certificate issued by `client_ca` for HTTPS ([`HttpServerBuilder::start_https`]): a
+    /// client without one gets the TLS alert `certificate_required`, one from another CA `unknown_ca`. Does
+    /// not apply to [`HttpServerBuilder::start_tls`], whose configuration is given whole.
+    pub fn require_client_cert(mut self, client_ca: &TestCa) -> Self {
+        self.client_ca = Some(client_ca.cert_der().clone());
+        self
+    }
+
     /// Serve plain HTTP/1.1 on `127.0.0.1:0`.
     pub fn start(self) -> HttpServer {
         self.start_inner(None)
     }
 
-    /// Serve HTTPS (HTTP/1.1 over TLS, ALPN `http/1.1`) presenting `leaf`.
+    /// Serve HTTPS (HTTP/1.1 over TLS 1.2 and 1.3, ALPN `http/1.1`) presenting `leaf`.
     pub fn start_https(self, leaf: &Leaf) -> HttpServer {
-        self.start_tls(leaf.server_config())
+        let config = leaf.server_config_for(rustls::ALL_VERSIONS, self.client_ca.as_ref());
+        self.start_tls(config)
     }
 
     /// Serve HTTPS with a given rustls configuration (its ALPN list is replaced by `http/1.1`).
@@ -128,10 +145,11 @@ impl HttpServerBuilder {
         let listener = bind();
         let addr = listener.local_addr().expect("local address of a bound listener");
         let requests = Arc::new(AtomicUsize::new(0));
-        let state = Arc::new(State { routes: self.routes, requests: requests.clone() });
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(State { routes: self.routes, requests: requests.clone(), peers: peers.clone() });
         let https = tls.is_some();
         let task = tokio::spawn(serve(listener, state, tls));
-        HttpServer { addr, https, requests, task }
+        HttpServer { addr, https, requests, peers, task }
     }
 }
 
@@ -141,6 +159,7 @@ pub struct HttpServer {
     addr: SocketAddr,
     https: bool,
     requests: Arc<AtomicUsize>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
     task: JoinHandle<()>,
 }
 
@@ -171,6 +190,12 @@ impl HttpServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// The peer address of every connection accepted so far, in order (also those whose TLS handshake
+    /// failed): the client's source address and port.
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Drop for HttpServer {
@@ -182,6 +207,7 @@ impl Drop for HttpServer {
 struct State {
     routes: HashMap<String, Route>,
     requests: Arc<AtomicUsize>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 fn bind() -> TcpListener {
@@ -196,7 +222,10 @@ async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<TlsAcceptor
     loop {
         while connections.try_join_next().is_some() {}
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, peer)) => {
+                state.peers.lock().unwrap_or_else(|p| p.into_inner()).push(peer);
+                stream
+            }
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
@@ -245,6 +274,14 @@ async fn answer(request: Request<Incoming>, state: &State) -> Response<Full<Byte
             let mut text = format!("{} {}\n", request.method(), request.uri());
             for (name, value) in request.headers() {
                 let _ = writeln!(text, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+            }
+            let Ok(body) = Limited::new(request.into_body(), ECHO_BODY_LIMIT).collect().await else {
+                return reply(StatusCode::PAYLOAD_TOO_LARGE, Bytes::from_static(b"body too large or broken"), &[]);
+            };
+            let body = body.to_bytes();
+            if !body.is_empty() {
+                text.push('\n');
+                text.push_str(&String::from_utf8_lossy(&body));
             }
             reply(StatusCode::OK, Bytes::from(text), &[("content-type".to_owned(), "text/plain".to_owned())])
         }

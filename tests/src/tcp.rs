@@ -1,5 +1,7 @@
-//! Plain TCP fixtures on loopback: an open port, a closed port, a listener that accepts and never answers, and
-//! one whose accept queue is full, so that a connect to it times out.
+//! Plain TCP fixtures on loopback: an open port, a closed port, a listener that accepts and never answers, one
+//! whose accept queue is full (so that a connect to it times out), and small services for banner checks: one
+//! that greets, one that echoes, one that closes at once. Every [`Listener`] records the peer address of each
+//! connection it accepted ([`Listener::peers`]), to check a client's source address.
 //!
 //! The listeners run on their own thread with blocking std sockets, so they work from any test, sync or async,
 //! whatever the tokio runtime flavour. Each returns its address and a [`Listener`] guard that stops the thread
@@ -11,10 +13,10 @@
 //! drop(listener); // stops accepting; the port is closed again
 //! ```
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,7 @@ pub struct Listener {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -52,6 +55,11 @@ impl Listener {
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// The peer (client) address of every connection accepted so far, in order.
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Wait until at least `n` connections were accepted, for at most `limit`; returns the count reached.
@@ -82,12 +90,18 @@ impl Drop for Listener {
 }
 
 /// What a listener does with each accepted connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Mode {
     /// Read and discard until the peer closes, then close: a well-behaved service that says nothing.
     Drain,
     /// Hold the connection open, never reading, never writing, never closing, until the listener stops.
     Hang,
+    /// Send these bytes at once, then drain as [`Mode::Drain`]: a service that greets (SMTP, SSH, FTP).
+    Greet(Arc<[u8]>),
+    /// Send back whatever the peer sends, until it closes.
+    Echo,
+    /// Close the connection at once, without a byte.
+    Close,
 }
 
 /// A listener on `127.0.0.1` that accepts every connection, reads and discards what the client sends and closes
@@ -115,6 +129,28 @@ pub fn hanging_listener() -> (SocketAddr, Listener) {
 /// The same as [`hanging_listener`] on `[::1]`, or `None` when this machine has no IPv6 loopback.
 pub fn hanging_listener_v6() -> Option<(SocketAddr, Listener)> {
     start(IpAddr::V6(Ipv6Addr::LOCALHOST), Mode::Hang).ok()
+}
+
+/// A listener on `127.0.0.1` that sends `greeting` on every connection as soon as it accepts it, then reads and
+/// discards until the client closes (an SMTP server's `220 smtp ready\r\n`, an SSH version line).
+///
+/// Panics if it cannot bind (tests only).
+pub fn greeting_listener(greeting: &[u8]) -> (SocketAddr, Listener) {
+    start(IpAddr::V4(Ipv4Addr::LOCALHOST), Mode::Greet(Arc::from(greeting))).expect("bind a greeting listener")
+}
+
+/// A listener on `127.0.0.1` that sends back every byte it receives, until the client closes.
+///
+/// Panics if it cannot bind (tests only).
+pub fn echo_listener() -> (SocketAddr, Listener) {
+    start(IpAddr::V4(Ipv4Addr::LOCALHOST), Mode::Echo).expect("bind an echo listener on 127.0.0.1")
+}
+
+/// A listener on `127.0.0.1` that accepts every connection and closes it at once, without sending anything.
+///
+/// Panics if it cannot bind (tests only).
+pub fn closing_listener() -> (SocketAddr, Listener) {
+    start(IpAddr::V4(Ipv4Addr::LOCALHOST), Mode::Close).expect("bind a closing listener on 127.0.0.1")
 }
 
 /// An address on `127.0.0.1` with nothing listening: a connect to it is refused (RST). The port was free a
@@ -165,17 +201,19 @@ fn start(ip: IpAddr, mode: Mode) -> std::io::Result<(SocketAddr, Listener)> {
     let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let accepted = Arc::new(AtomicUsize::new(0));
+    let peers = Arc::new(Mutex::new(Vec::new()));
     let thread = {
         let stop = Arc::clone(&stop);
         let accepted = Arc::clone(&accepted);
+        let peers = Arc::clone(&peers);
         std::thread::Builder::new()
             .name(format!("testkit-tcp-{addr}"))
-            .spawn(move || serve(listener, mode, &stop, &accepted))?
+            .spawn(move || serve(listener, mode, &stop, &accepted, &peers))?
     };
-    Ok((addr, Listener { addr, stop, accepted, thread: Some(thread) }))
+    Ok((addr, Listener { addr, stop, accepted, peers, thread: Some(thread) }))
 }
 
-fn serve(listener: TcpListener, mode: Mode, stop: &AtomicBool, accepted: &AtomicUsize) {
+fn serve(listener: TcpListener, mode: Mode, stop: &AtomicBool, accepted: &AtomicUsize, peers: &Mutex<Vec<SocketAddr>>) {
     let mut held = Vec::new();
     let mut drains = Vec::new();
     loop {
@@ -183,15 +221,37 @@ fn serve(listener: TcpListener, mode: Mode, stop: &AtomicBool, accepted: &Atomic
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let Ok((mut stream, _peer)) = conn else {
+        let Ok((mut stream, peer)) = conn else {
             // EMFILE and the like: back off rather than spin.
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        peers.lock().unwrap_or_else(|p| p.into_inner()).push(peer);
         accepted.fetch_add(1, Ordering::SeqCst);
-        match mode {
+        match &mode {
             Mode::Hang => held.push(stream),
-            Mode::Drain => {
+            Mode::Close => {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+            Mode::Echo => {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                if let Ok(handle) = stream.try_clone() {
+                    held.push(handle);
+                }
+                drains.push(std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        if stream.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                }));
+            }
+            Mode::Drain | Mode::Greet(_) => {
+                if let Mode::Greet(greeting) = &mode {
+                    let _ = stream.write_all(greeting);
+                }
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                 if let Ok(handle) = stream.try_clone() {
                     held.push(handle);

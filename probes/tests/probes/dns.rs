@@ -1,12 +1,13 @@
 //! DNS probe against the test kit's in-process server on 127.0.0.1 (UDP and TCP), a silent and a junk-answering
-//! UDP socket, and closed ports. Nothing here leaves loopback; the system resolver path is tested on text only.
+//! UDP socket, and closed ports; a source address (127.0.0.3, seen by the server; a foreign one is a local error).
+//! Nothing here leaves loopback; the system resolver path is tested on text only.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use gonogo_probes::dns::{DnsObservations, DnsParams, DnsProbe, RecordType, Transport, nameservers_from_resolv_conf};
-use gonogo_probes::{Failure, Kind, Observations, Probe};
+use gonogo_probes::{Failure, Kind, Observations, Probe, ProbeError};
 use gonogo_testkit::dns::{DnsServer, garbage_udp, silent_udp};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -14,7 +15,14 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const SHORT: Duration = Duration::from_millis(300);
 
 fn params(query: &str, record: RecordType, server: SocketAddr, transport: Transport) -> DnsParams {
-    DnsParams { query: query.to_string(), record, server: Some(server), transport, timeout: TIMEOUT }
+    DnsParams {
+        query: query.to_string(),
+        record,
+        server: Some(server),
+        transport,
+        timeout: TIMEOUT,
+        ..Default::default()
+    }
 }
 
 async fn run(params: DnsParams) -> DnsObservations {
@@ -259,6 +267,7 @@ fn query_name_is_absolute_and_reversed_for_ptr() {
         server: None,
         transport: Transport::Udp,
         timeout: TIMEOUT,
+        source: None,
     };
     assert_eq!(p("app.test", RecordType::A).query_name().as_deref(), Ok("app.test."));
     assert_eq!(p("10.0.0.1", RecordType::Ptr).query_name().as_deref(), Ok("1.0.0.10.in-addr.arpa."));
@@ -295,6 +304,46 @@ nameserver
     let servers: Vec<String> = nameservers_from_resolv_conf(text).iter().map(|s| s.to_string()).collect();
     assert_eq!(servers, ["155.231.231.1:53", "155.231.231.2:53", "[2001:db8::53]:53", "[fe80::1%2]:53"]);
     assert!(nameservers_from_resolv_conf("search example\n").is_empty());
+}
+
+#[tokio::test]
+async fn a_source_address_is_what_the_server_sees() {
+    let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+    let dns = zone().await;
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let o =
+            run(DnsParams { source: Some(source), ..params("app.test.", RecordType::A, dns.addr(), transport) }).await;
+        assert_eq!(o.failure, None, "{transport:?}: {o:?}");
+        assert_eq!(sorted(o.answers), ["10.0.0.1", "10.0.0.2"]);
+    }
+    // Without it, the kernel picks 127.0.0.1.
+    let o = run(params("app.test.", RecordType::A, dns.addr(), Transport::Udp)).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    let peers: Vec<IpAddr> = dns.peers().iter().map(SocketAddr::ip).collect();
+    assert_eq!(peers, [source, source, IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+}
+
+#[tokio::test]
+async fn a_foreign_source_address_is_a_local_error() {
+    let foreign = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let dns = zone().await;
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let p = DnsParams { source: Some(foreign), ..params("app.test.", RecordType::A, dns.addr(), transport) };
+        let e = DnsProbe::new(p).run().await.expect_err("a source address this host does not own cannot be used");
+        let ProbeError::Local(text) = e else { panic!("expected a local error, got {e:?}") };
+        assert!(text.contains("192.0.2.1") && text.contains("address of this host"), "{transport:?}: {text}");
+    }
+    assert_eq!(dns.queries(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_source_of_the_other_family_is_a_local_error() {
+    let dns = zone().await;
+    let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    let p = DnsParams { source: Some(v6), ..params("app.test.", RecordType::A, dns.addr(), Transport::Udp) };
+    let e = DnsProbe::new(p).run().await.expect_err("an IPv6 source cannot reach an IPv4 server");
+    let ProbeError::Local(text) = e else { panic!("expected a local error, got {e:?}") };
+    assert!(text.contains("::1") && text.contains(&dns.addr().to_string()), "{text}");
 }
 
 /// A TCP port on 127.0.0.1 with nothing listening.

@@ -1,12 +1,15 @@
 //! HTTP probe against the test kit's HTTP(S) servers and forward proxy on 127.0.0.1: status, redirects, body
 //! limit, method and headers, HTTPS with a CA file, certificate errors, a hanging server, a closed port, raw
-//! sockets that answer junk or hang up, and requests through the proxy.
+//! sockets that answer junk or hang up, and requests through the proxy; a request body, the redirect limit,
+//! the proxy environment (in a child process of this test binary: environment variables are process-wide),
+//! mutual TLS, a source address, a pinned address, and all response headers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use gonogo_probes::http::{HttpObservations, HttpParams, HttpProbe};
+use gonogo_probes::http::{HttpObservations, HttpParams, HttpProbe, MAX_HEADER_VALUE, MAX_KEPT_HEADERS, MAX_REDIRECTS};
 use gonogo_probes::{Failure, Kind, Observations, Probe, ProbeError};
 use gonogo_testkit::certs::TestCa;
 use gonogo_testkit::http::{HttpProxy, HttpServer};
@@ -29,6 +32,8 @@ fn params(url: &str) -> HttpParams {
         follow_redirects: true,
         body_limit: 1 << 20,
         timeout: TIMEOUT,
+        max_redirects: MAX_REDIRECTS,
+        ..Default::default()
     }
 }
 
@@ -60,7 +65,8 @@ async fn ok_status_headers_and_body() {
     assert_eq!(o.headers.get("content-type").map(String::as_str), Some("text/plain"));
     assert_eq!(o.headers.get("server").map(String::as_str), Some("gonogo-testkit"));
     assert_eq!(o.headers.get("content-length").map(String::as_str), Some("2"));
-    assert!(!o.headers.contains_key("date"), "only the selected headers are kept");
+    assert!(o.headers.contains_key("date"), "every header is kept: {:?}", o.headers);
+    assert!(!o.headers_truncated);
     let (Some(headers), Some(total)) = (o.time_to_headers, o.total_time) else { panic!("timings missing: {o:?}") };
     assert!(headers <= total, "{headers:?} > {total:?}");
 }
@@ -364,4 +370,327 @@ fn target_and_kind() {
     assert_eq!(probe.kind(), Kind::Http);
     assert_eq!(probe.target(), "http://127.0.0.1:8080/health");
     assert!(probe.budget() >= TIMEOUT && probe.budget() < TIMEOUT + Duration::from_secs(1));
+}
+
+// ---- request body and redirect limit ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn post_body_is_sent_with_its_length() {
+    let server = HttpServer::builder().echo("/echo").start();
+
+    let o = run(HttpParams {
+        method: "POST".to_owned(),
+        headers: vec![("Content-Type".to_owned(), "application/json".to_owned())],
+        body: Some(br#"{"ping":1}"#.to_vec()),
+        ..params(&server.url("/echo"))
+    })
+    .await;
+
+    assert_eq!(o.failure, None, "{o:?}");
+    assert!(o.body.starts_with("POST /echo\n"), "{}", o.body);
+    assert!(o.body.contains("\ncontent-length: 10\n"), "{}", o.body);
+    assert!(o.body.ends_with("\n\n{\"ping\":1}"), "{}", o.body);
+
+    // Without a body, nothing follows the headers.
+    let o = run(HttpParams { method: "POST".to_owned(), ..params(&server.url("/echo")) }).await;
+    assert!(o.body.ends_with('\n') && !o.body.contains("\n\n"), "{}", o.body);
+}
+
+#[tokio::test]
+async fn body_follows_a_307_and_is_dropped_when_a_302_turns_post_into_get() {
+    let server = HttpServer::builder()
+        .respond("/temporary", 307, "", &[("location", "/echo")])
+        .redirect("/found", "/echo")
+        .echo("/echo")
+        .start();
+    let post = |path: &str| HttpParams {
+        method: "POST".to_owned(),
+        headers: vec![("Content-Type".to_owned(), "text/plain".to_owned())],
+        body: Some(b"payload".to_vec()),
+        ..params(&server.url(path))
+    };
+
+    let o = run(post("/temporary")).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert!(o.body.starts_with("POST /echo\n") && o.body.ends_with("\n\npayload"), "{}", o.body);
+
+    let o = run(post("/found")).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert!(o.body.starts_with("GET /echo\n"), "{}", o.body);
+    assert!(!o.body.contains("payload") && !o.body.contains("content-type"), "{}", o.body);
+}
+
+#[tokio::test]
+async fn redirect_limit_is_the_parameter() {
+    let server =
+        HttpServer::builder().redirect("/one", "/two").redirect("/two", "/end").status("/end", 200, "end").start();
+    let limited = |n: u32| HttpParams { max_redirects: n, ..params(&server.url("/one")) };
+
+    let o = run(limited(1)).await;
+    assert_eq!(o.failure, Some(Failure::Protocol), "{o:?}");
+    assert_eq!(o.redirects, 1);
+    assert!(o.detail.as_deref().unwrap_or_default().contains("more than 1 redirects"), "{o:?}");
+
+    let o = run(limited(2)).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!((o.redirects, o.body.as_str()), (2, "end"));
+
+    let o = run(limited(0)).await;
+    assert_eq!(o.failure, Some(Failure::Protocol), "{o:?}");
+    assert!(o.detail.as_deref().unwrap_or_default().contains("more than 0 redirects"), "{o:?}");
+    assert_eq!(o.status, Some(302));
+}
+
+// ---- headers ----------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn all_headers_are_kept_within_limits() {
+    let long = "v".repeat(MAX_HEADER_VALUE + 100);
+    let many: Vec<(String, String)> =
+        (0..MAX_KEPT_HEADERS + 6).map(|i| (format!("x-h{i:03}"), i.to_string())).collect();
+    let many_refs: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let server = HttpServer::builder()
+        .respond(
+            "/few",
+            200,
+            "ok",
+            &[("X-Frame-Options", "DENY"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("x-cache", "HIT")],
+        )
+        .respond("/long", 200, "ok", &[("x-long", long.as_str())])
+        .respond("/many", 200, "ok", &many_refs)
+        .start();
+
+    let o = run(params(&server.url("/few"))).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!(o.headers.get("x-frame-options").map(String::as_str), Some("DENY"));
+    assert_eq!(o.headers.get("set-cookie").map(String::as_str), Some("<redacted, 3 bytes>, <redacted, 3 bytes>"));
+    assert_eq!(o.headers.get("server").map(String::as_str), Some("gonogo-testkit"));
+    assert!(!o.headers_truncated);
+
+    let o = run(params(&server.url("/long"))).await;
+    assert_eq!(o.headers.get("x-long").map(String::len), Some(MAX_HEADER_VALUE));
+    assert!(o.headers_truncated);
+
+    let o = run(params(&server.url("/many"))).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!(o.headers.len(), MAX_KEPT_HEADERS);
+    assert!(o.headers_truncated);
+}
+
+// ---- proxy from the environment ---------------------------------------------------------------------------------
+
+/// Set in the child process that runs [`env_proxy_child`].
+const ENV_CHILD: &str = "GONOGO_TEST_ENV_PROXY_CHILD";
+/// URLs the child requests, passed by the parent.
+const ENV_HTTP_URL: &str = "GONOGO_TEST_HTTP_URL";
+const ENV_HTTPS_URL: &str = "GONOGO_TEST_HTTPS_URL";
+const ENV_CA_FILE: &str = "GONOGO_TEST_CA_FILE";
+const PROXY_VARS: [&str; 9] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
+
+/// Run [`env_proxy_child`] in a child process of this test binary with the proxy environment `env` (and no
+/// other proxy variable), for `http_url` and `https_url`; asserts that it passed. Bounded to a minute.
+async fn run_env_child(env: &[(&str, String)], http_url: &str, https_url: &str, ca_file: &Path) {
+    let exe = std::env::current_exe().expect("path of this test binary");
+    let mut command = tokio::process::Command::new(exe);
+    command.args(["--exact", "http::env_proxy_child", "--ignored", "--nocapture", "--test-threads=1"]);
+    for var in PROXY_VARS {
+        command.env_remove(var);
+    }
+    command
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env(ENV_CHILD, "1")
+        .env(ENV_HTTP_URL, http_url)
+        .env(ENV_HTTPS_URL, https_url)
+        .env(ENV_CA_FILE, ca_file)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the child test finished within a minute")
+        .expect("run the child test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "child with {env:?}: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+#[tokio::test]
+async fn proxy_from_env_follows_the_environment() {
+    let ca = TestCa::new("gonogo test CA");
+    let plain = HttpServer::builder().status("/", 200, "ok").start();
+    let secure = HttpServer::builder().status("/", 200, "ok").start_https(&ca.leaf(&["127.0.0.1"]));
+    let (http_url, https_url) = (plain.url("/"), secure.url("/"));
+
+    // HTTP_PROXY and HTTPS_PROXY set: the child's probes with proxy_from_env go through the proxy (a forwarded
+    // GET, a CONNECT tunnel); those without go direct.
+    let proxy = HttpProxy::start();
+    let env = [("HTTP_PROXY", proxy.url()), ("https_proxy", proxy.url())];
+    run_env_child(&env, &http_url, &https_url, ca.ca_file()).await;
+    assert_eq!(proxy.targets(), vec![format!("GET {http_url}"), format!("CONNECT {}", secure.addr())]);
+    assert_eq!((plain.requests(), secure.requests()), (2, 2));
+
+    // ALL_PROXY covers both schemes.
+    let proxy = HttpProxy::start();
+    run_env_child(&[("ALL_PROXY", proxy.url())], &http_url, &https_url, ca.ca_file()).await;
+    assert_eq!(proxy.handled(), 2);
+
+    // NO_PROXY exempts the servers' address: everything goes direct.
+    let proxy = HttpProxy::start();
+    let env = [("HTTP_PROXY", proxy.url()), ("HTTPS_PROXY", proxy.url()), ("NO_PROXY", "127.0.0.1".to_owned())];
+    run_env_child(&env, &http_url, &https_url, ca.ca_file()).await;
+    assert_eq!(proxy.handled(), 0);
+    assert_eq!((plain.requests(), secure.requests()), (6, 6));
+}
+
+#[tokio::test]
+#[ignore = "runs in a child process with a proxy environment, through `proxy_from_env_follows_the_environment`"]
+async fn env_proxy_child() {
+    if std::env::var_os(ENV_CHILD).is_none() {
+        eprintln!("SKIPPED: this test only runs in the child process its parent test starts");
+        return;
+    }
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the parent"));
+    let ca_file = var(ENV_CA_FILE);
+    for url in [var(ENV_HTTP_URL), var(ENV_HTTPS_URL)] {
+        for from_env in [true, false] {
+            let o = run(HttpParams { proxy_from_env: from_env, ..with_ca(&url, Path::new(&ca_file)) }).await;
+            assert_eq!((o.failure, o.status), (None, Some(200)), "{url} proxy_from_env={from_env}: {o:?}");
+        }
+    }
+}
+
+// ---- mutual TLS -------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn client_certificate_required_by_an_https_server() {
+    let ca = TestCa::new("gonogo test CA");
+    let client_ca = TestCa::new("gonogo client CA");
+    let server = HttpServer::builder()
+        .status("/", 200, "hello client")
+        .require_client_cert(&client_ca)
+        .start_https(&ca.leaf(&["127.0.0.1"]));
+    let url = server.url("/");
+
+    let o = run(with_ca(&url, ca.ca_file())).await;
+    assert_eq!(o.failure, Some(Failure::TlsHandshake), "{o:?}");
+    assert!(o.detail.as_deref().unwrap_or_default().contains("certificate required"), "{o:?}");
+    assert_eq!(o.status, None);
+    assert_eq!(server.requests(), 0);
+
+    let client = client_ca.client_cert("gonogo-agent");
+    let (cert, key) = (client.chain_file(), client.key_file());
+    let o = run(HttpParams {
+        client_cert: Some(cert.path().to_path_buf()),
+        client_key: Some(key.path().to_path_buf()),
+        ..with_ca(&url, ca.ca_file())
+    })
+    .await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!((o.status, o.body.as_str()), (Some(200), "hello client"));
+
+    // An unreadable key is a local error naming the file.
+    let missing = std::env::temp_dir().join("gonogo-no-such-dir").join("client.key");
+    let bad = HttpParams {
+        client_cert: Some(cert.path().to_path_buf()),
+        client_key: Some(missing.clone()),
+        ..with_ca(&url, ca.ca_file())
+    };
+    match HttpProbe::new(bad).run().await {
+        Err(ProbeError::Local(message)) => assert!(message.contains(&missing.display().to_string()), "{message}"),
+        other => panic!("expected a local error, got {other:?}"),
+    }
+}
+
+// ---- source and pinned address ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn source_address_is_used_and_must_be_ours() {
+    let server = HttpServer::builder().status("/", 200, "ok").start();
+    let url = server.url("/");
+    let from = |ip: IpAddr| HttpParams { source: Some(ip), ..params(&url) };
+
+    let o = run(from(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    let o = run(params(&url)).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    let peers: Vec<IpAddr> = server.peers().iter().map(SocketAddr::ip).collect();
+    assert_eq!(peers, [IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+
+    // Resolved names keep to the source's family: localhost has 127.0.0.1 for an IPv4 source.
+    let by_name = server.url_with_host("localhost", "/");
+    let o = run(HttpParams { source: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3))), ..params(&by_name) }).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!(server.peers().last().map(SocketAddr::ip), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3))));
+
+    // 192.0.2.1 (TEST-NET-1) is not on this host: binding fails, nothing is sent.
+    match HttpProbe::new(from(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))).run().await {
+        Err(ProbeError::Local(message)) => {
+            assert!(message.contains("192.0.2.1 is not an address of this host"), "{message}");
+        }
+        other => panic!("expected a local error, got {other:?}"),
+    }
+    match HttpProbe::new(from(IpAddr::V6(Ipv6Addr::LOCALHOST))).run().await {
+        Err(ProbeError::Local(message)) => assert!(message.contains("different address families"), "{message}"),
+        other => panic!("expected a local error, got {other:?}"),
+    }
+    assert_eq!(server.requests(), 3);
+}
+
+#[tokio::test]
+async fn pinned_address_is_used_keeping_the_host_name() {
+    let server = HttpServer::builder().echo("/echo").start();
+    // app.test is never resolved: the pin stands in for DNS.
+    let url = server.url_with_host("app.test", "/echo");
+    let pinned = |ip: IpAddr| HttpParams { pin: Some(ip), ..params(&url) };
+
+    let probe = HttpProbe::new(pinned(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!(probe.target(), format!("{url} (@127.0.0.1)"));
+    let Ok(Observations::Http(o)) = probe.run().await else { panic!("expected HTTP observations") };
+    assert_eq!(o.failure, None, "{o:?}");
+    assert!(o.body.contains(&format!("\nhost: app.test:{}\n", server.addr().port())), "{}", o.body);
+    assert_eq!(o.final_url.as_deref(), Some(url.as_str()));
+
+    // Another pin, another address: nothing listens on 127.0.0.2 at that port.
+    let o = run(pinned(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))).await;
+    assert_eq!(o.failure, Some(Failure::ConnectionRefused), "{o:?}");
+    assert_eq!(server.requests(), 1);
+
+    // A URL that names an address can only be pinned to that address.
+    let literal = server.url("/echo");
+    let o = run(HttpParams { pin: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), ..params(&literal) }).await;
+    assert_eq!(o.failure, None, "{o:?}");
+    match HttpProbe::new(HttpParams { pin: Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))), ..params(&literal) })
+        .run()
+        .await
+    {
+        Err(ProbeError::Local(message)) => {
+            assert!(message.contains("differs from the address in the URL"), "{message}")
+        }
+        other => panic!("expected a local error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn pinned_https_keeps_sni_and_certificate_name() {
+    let ca = TestCa::new("gonogo test CA");
+    let server = HttpServer::builder().status("/", 200, "app").start_https(&ca.leaf(&["app.test"]));
+    let url = server.url_with_host("app.test", "/");
+
+    let o = run(HttpParams { pin: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), ..with_ca(&url, ca.ca_file()) }).await;
+
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!(o.body, "app");
 }
