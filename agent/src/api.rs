@@ -160,7 +160,7 @@ async fn plan(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<se
                     json!({
                         "name": c.name,
                         "kind": c.spec.kind(),
-                        "target": crate::plan::probe_for(c, &icmp).target(),
+                        "target": crate::plan::probe_for(c, None, None, &icmp).target(),
                         "required": c.required,
                         "timeout_ms": c.timeout.as_millis() as u64,
                     })

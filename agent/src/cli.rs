@@ -87,6 +87,20 @@ pub enum Command {
         #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Print a shell completion script on stdout (the Debian package installs those for bash, zsh and fish).
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page gonogo(1) on stdout, or write it and one page per command into a directory (for
+    /// packaging).
+    #[command(hide = true)]
+    Man {
+        /// Write gonogo.1 and gonogo-COMMAND.1 files into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// Log output format.
@@ -118,6 +132,8 @@ pub fn main() -> ExitCode {
         Command::Serve => cmd_serve(&cli.config),
         Command::Runs { phase, limit, format } => cmd_runs(&cli.config, phase.as_deref(), limit, format),
         Command::Show { id, format } => cmd_show(&cli.config, &id, format),
+        Command::Completions { shell } => cmd_completions(shell),
+        Command::Man { out_dir } => cmd_man(out_dir.as_deref()),
     }
 }
 
@@ -183,7 +199,7 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
     }
     let show_progress = std::io::stderr().is_terminal();
     if show_progress {
-        eprint!("[0/{n}] running {n} checks of {phase}…", n = planned.len());
+        eprint!("[0/{n}] running {n} checks of {phase}…", n = planned.checks.len());
         let _ = std::io::stderr().flush();
     }
     let checks = rt.block_on(engine::execute(planned, config.defaults.concurrency, |result, done, total| {
@@ -250,9 +266,10 @@ fn cmd_list(path: &Path, only: Option<&str>) -> ExitCode {
         let desc = phase.description.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
         out.push_str(&format!("{name} ({} checks){desc}\n", checks.len()));
         for c in checks {
-            let target = plan::probe_for(c, &std::sync::Arc::new(gonogo_probes::icmp::IcmpClients::new())).target();
+            let target =
+                plan::probe_for(c, None, None, &std::sync::Arc::new(gonogo_probes::icmp::IcmpClients::new())).target();
             let req = if c.required { "required" } else { "advisory" };
-            out.push_str(&format!("  {:<24} {:<5} {req:<8} {target}\n", c.name, c.spec.kind()));
+            out.push_str(&format!("  {:<24} {:<6} {req:<8} {target}\n", c.name, c.spec.kind()));
         }
     }
     print!("{out}");
@@ -341,6 +358,97 @@ fn cmd_show(path: &Path, id: &str, format: Format) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "gonogo", &mut out);
+    write_stdout(&out)
+}
+
+/// Sections of gonogo(1) that the CLI definition does not carry (roff).
+const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+Of \fBgonogo run\fR:
+.TP
+\fB0\fR
+GO: every required check passed.
+.TP
+\fB1\fR
+NO\-GO: a required check failed.
+.TP
+\fB2\fR
+INCONCLUSIVE: no required check failed, but one could not be decided or not run.
+.TP
+\fB3\fR
+Config or usage error; nothing was run.
+.PP
+Every other command exits 0 on success and 3 on a config or usage error.
+.SH ENVIRONMENT
+.TP
+\fBGONOGO_CONFIG\fR
+The config file when \fB\-\-config\fR is not given.
+.TP
+\fBGONOGO_LOG\fR
+Log level on stderr, e.g. \fBdebug\fR.
+.TP
+\fBNO_COLOR\fR
+No colour in table output.
+.SH FILES
+.TP
+\fI/etc/gonogo/gonogo.toml\fR
+The config file (TOML): site, checks, phases, and for \fBgonogo serve\fR the API, tokens and storage.
+.TP
+\fI/var/lib/gonogo\fR
+The state directory: every run as a JSON document in \fIruns/\fR, and \fIapi.addr\fR.
+.TP
+\fI/usr/lib/systemd/system/gonogo.service\fR
+The hardened systemd unit running \fBgonogo serve\fR.
+.SH PRIVILEGES
+ICMP checks need a raw socket (root, or \fBCAP_NET_RAW\fR, as the systemd unit grants) or an unprivileged ICMP
+socket (\fBnet.ipv4.ping_group_range\fR covering the user's group). Without either, ICMP checks end as
+\fBerror\fR with that advice.
+.SH "SEE ALSO"
+\fBsystemd.exec\fR(5), \fBcapabilities\fR(7), /usr/share/doc/gonogo/README.md
+"#;
+
+/// `gonogo man`: gonogo(1) on stdout; with `out_dir`, gonogo.1 and gonogo-COMMAND.1 for each visible command.
+fn cmd_man(out_dir: Option<&Path>) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut main_page = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(cmd.clone()).render(&mut main_page) {
+        return usage_error(format!("cannot render the man page: {e}"));
+    }
+    main_page.extend_from_slice(MAN_EXTRA.as_bytes());
+    let Some(dir) = out_dir else { return write_stdout(&main_page) };
+    let write = |name: &str, page: &[u8]| {
+        std::fs::write(dir.join(name), page).map_err(|e| format!("cannot write {}: {e}", dir.join(name).display()))
+    };
+    let mut result = write("gonogo.1", &main_page);
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut page = Vec::new();
+        result = result.and_then(|_| {
+            man.render(&mut page).map_err(|e| format!("cannot render {}: {e}", man.get_filename()))?;
+            write(&man.get_filename(), &page)
+        });
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => usage_error(format!("{e} (is --out-dir an existing, writable directory?)")),
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
             ExitCode::FAILURE
         }
     }

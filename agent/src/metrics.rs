@@ -60,6 +60,10 @@ pub mod names {
     pub const HTTP_DURATION_SECONDS: &str = "gonogo_http_duration_seconds";
     /// Gauge `{phase,check}`: redirects followed.
     pub const HTTP_REDIRECTS: &str = "gonogo_http_redirects";
+    /// Gauge `{phase,check}`: path MTU found by an mtu check, bytes (IP packet size).
+    pub const MTU_PATH_BYTES: &str = "gonogo_mtu_path_bytes";
+    /// Gauge `{phase,check}`: MTU of the outgoing interface, bytes.
+    pub const MTU_INTERFACE_BYTES: &str = "gonogo_mtu_interface_bytes";
     /// Gauge `{phase,verdict}`: one series per verdict, 1 for the current one.
     pub const PHASE_VERDICT: &str = "gonogo_phase_verdict";
     /// Gauge `{phase}`: when the last finished run ended, Unix seconds.
@@ -81,6 +85,39 @@ pub mod names {
         "gonogo_config_last_reload_success_timestamp_seconds";
     /// Counter from the process collector (Linux), one of the standard `process_*` metrics.
     pub const PROCESS_CPU_SECONDS_TOTAL: &str = "process_cpu_seconds_total";
+
+    /// Every `gonogo_*` name above, for tests that check dashboards and alert rules use only exported metrics.
+    /// Add each new name here too.
+    pub const ALL: &[&str] = &[
+        CHECK_SUCCESS,
+        CHECK_OUTCOME,
+        CHECK_DURATION_SECONDS,
+        CHECK_FAILURE,
+        ICMP_RTT_SECONDS,
+        ICMP_LOSS_RATIO,
+        ICMP_JITTER_SECONDS,
+        ICMP_SENT,
+        ICMP_RECEIVED,
+        TCP_CONNECT_SECONDS,
+        DNS_LOOKUP_SECONDS,
+        DNS_ANSWERS,
+        TLS_CERT_NOT_AFTER_TIMESTAMP_SECONDS,
+        TLS_HANDSHAKE_SECONDS,
+        HTTP_STATUS_CODE,
+        HTTP_DURATION_SECONDS,
+        HTTP_REDIRECTS,
+        MTU_PATH_BYTES,
+        MTU_INTERFACE_BYTES,
+        PHASE_VERDICT,
+        PHASE_LAST_RUN_TIMESTAMP_SECONDS,
+        PHASE_LAST_RUN_DURATION_SECONDS,
+        RUNS_TOTAL,
+        PHASE_VERDICTS_TOTAL,
+        RUN_IN_PROGRESS,
+        BUILD_INFO,
+        CONFIG_LAST_RELOAD_SUCCESSFUL,
+        CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    ];
 }
 
 /// Label names, reused by tests and rules.
@@ -135,6 +172,8 @@ enum G {
     HttpStatus,
     HttpDuration,
     HttpRedirects,
+    MtuPath,
+    MtuInterface,
     PhaseVerdict,
     PhaseLastRunTimestamp,
     PhaseLastRunDuration,
@@ -238,6 +277,12 @@ impl G {
             G::HttpRedirects => {
                 (HTTP_REDIRECTS, "HTTP redirects followed in the last finished run of the phase.", &[PHASE, CHECK])
             }
+            G::MtuPath => (MTU_PATH_BYTES, "Path MTU (IP packet bytes) found by an mtu check.", &[PHASE, CHECK]),
+            G::MtuInterface => (
+                MTU_INTERFACE_BYTES,
+                "MTU (bytes) of the interface an mtu check's target is routed through.",
+                &[PHASE, CHECK],
+            ),
             G::PhaseVerdict => (
                 PHASE_VERDICT,
                 "Verdict of the last finished run of the phase: one series per verdict (GO, NO-GO, INCONCLUSIVE), 1 \
@@ -284,6 +329,8 @@ struct Gauges {
     http_status: GaugeVec,
     http_duration: GaugeVec,
     http_redirects: GaugeVec,
+    mtu_path: GaugeVec,
+    mtu_interface: GaugeVec,
     phase_verdict: GaugeVec,
     phase_last_run_timestamp: GaugeVec,
     phase_last_run_duration: GaugeVec,
@@ -315,6 +362,8 @@ impl Gauges {
             http_status: g(G::HttpStatus)?,
             http_duration: g(G::HttpDuration)?,
             http_redirects: g(G::HttpRedirects)?,
+            mtu_path: g(G::MtuPath)?,
+            mtu_interface: g(G::MtuInterface)?,
             phase_verdict: g(G::PhaseVerdict)?,
             phase_last_run_timestamp: g(G::PhaseLastRunTimestamp)?,
             phase_last_run_duration: g(G::PhaseLastRunDuration)?,
@@ -340,6 +389,8 @@ impl Gauges {
             G::HttpStatus => &self.http_status,
             G::HttpDuration => &self.http_duration,
             G::HttpRedirects => &self.http_redirects,
+            G::MtuPath => &self.mtu_path,
+            G::MtuInterface => &self.mtu_interface,
             G::PhaseVerdict => &self.phase_verdict,
             G::PhaseLastRunTimestamp => &self.phase_last_run_timestamp,
             G::PhaseLastRunDuration => &self.phase_last_run_duration,
@@ -642,6 +693,16 @@ fn check_samples(phase: &str, check: &CheckResult, out: &mut Vec<Sample>) {
             }
             out.push((G::HttpRedirects, pc(), f64::from(o.redirects)));
         }
+        Observations::Mtu(o) => {
+            if let Some(v) = o.path_mtu {
+                out.push((G::MtuPath, pc(), f64::from(v)));
+            }
+            if let Some(v) = o.interface_mtu {
+                out.push((G::MtuInterface, pc(), f64::from(v)));
+            }
+        }
+        // The egress address is judged against the configured networks; as a label it would be unbounded.
+        Observations::Egress(_) => {}
     }
 }
 
@@ -726,6 +787,7 @@ mod tests {
             failure: if received == 0 { Some(Failure::Timeout) } else { None },
             detail: if received == 0 { Some("no reply within 2s".into()) } else { None },
             fallback_tcp: None,
+            too_big: None,
         };
         let outcome = if received == sent { Outcome::Pass } else { Outcome::Fail };
         result(name, "icmp", outcome, Some(Observations::Icmp(obs)))
@@ -740,6 +802,7 @@ mod tests {
             connect: RttStats::from_samples(&got),
             samples_ms: connects.iter().map(|r| r.map(|v| v as f64)).collect(),
             failure,
+            banner: None,
             detail: failure.map(|f| format!("{f} talking to 10.0.0.2:443")),
         };
         let outcome = if failure.is_none() { Outcome::Pass } else { Outcome::Fail };
@@ -782,6 +845,19 @@ mod tests {
         result(name, "tls", Outcome::Pass, Some(Observations::Tls(obs)))
     }
 
+    fn mtu(name: &str) -> CheckResult {
+        let obs = gonogo_probes::mtu::MtuObservations {
+            address: Some("127.0.0.1".parse().expect("ip")),
+            interface: Some("lo".into()),
+            interface_mtu: Some(1500),
+            path_mtu: Some(1400),
+            probes: Vec::new(),
+            failure: None,
+            detail: None,
+        };
+        result(name, "mtu", Outcome::Pass, Some(Observations::Mtu(obs)))
+    }
+
     fn http(name: &str, status: u16) -> CheckResult {
         let obs = HttpObservations {
             status: Some(status),
@@ -790,6 +866,7 @@ mod tests {
             headers: BTreeMap::new(),
             body_bytes: 2,
             body_truncated: false,
+            headers_truncated: false,
             body: "ok".into(),
             time_to_headers: Some(ms(30)),
             total_time: Some(ms(35)),
@@ -810,6 +887,7 @@ mod tests {
                 dns("dns"),
                 tls("app-tls"),
                 http("app-http", 200),
+                mtu("path-mtu"),
             ],
         )
     }
@@ -1263,7 +1341,7 @@ mod tests {
         m
     }
 
-    const ALL_NAMES: [&str; 26] = [
+    const ALL_NAMES: [&str; 28] = [
         CHECK_SUCCESS,
         CHECK_OUTCOME,
         CHECK_DURATION_SECONDS,
@@ -1281,6 +1359,8 @@ mod tests {
         HTTP_STATUS_CODE,
         HTTP_DURATION_SECONDS,
         HTTP_REDIRECTS,
+        MTU_PATH_BYTES,
+        MTU_INTERFACE_BYTES,
         PHASE_VERDICT,
         PHASE_LAST_RUN_TIMESTAMP_SECONDS,
         PHASE_LAST_RUN_DURATION_SECONDS,
@@ -1385,6 +1465,8 @@ mod tests {
             G::HttpStatus,
             G::HttpDuration,
             G::HttpRedirects,
+            G::MtuPath,
+            G::MtuInterface,
             G::PhaseVerdict,
             G::PhaseLastRunTimestamp,
             G::PhaseLastRunDuration,

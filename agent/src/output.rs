@@ -76,6 +76,15 @@ pub fn figures(check: &CheckResult, now_unix: i64) -> String {
             }
             None => "no response".to_owned(),
         },
+        Observations::Mtu(o) => match (o.path_mtu, o.interface_mtu) {
+            (Some(p), Some(i)) => format!("path MTU {p}, interface {i}"),
+            (Some(p), None) => format!("path MTU {p}"),
+            (None, _) => "no path MTU".to_owned(),
+        },
+        Observations::Egress(o) => match o.address {
+            Some(a) => format!("egress address {a}"),
+            None => "no address reported".to_owned(),
+        },
     }
 }
 

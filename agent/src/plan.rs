@@ -1,14 +1,23 @@
-//! The plan: where config meets probes. Selects the checks of a phase and builds one probe per check.
+//! The plan: where config meets probes. Selects the checks of a phase and builds their probes.
 //!
 //! The one place that matches [`CheckSpec`] exhaustively: a new probe kind is added here, in the config
 //! model and in the verdict engine, and the compiler finds every spot.
+//!
+//! A check becomes one or more *units* at run time: one probe normally; one per address family
+//! (`ip = "both"`) or per resolved address (`ip = "all"`), each pinned to its address; one per DNS server
+//! (`servers = […]`). Names are resolved when the check runs, not when it is planned, so a retry sees DNS
+//! changes.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use gonogo_config::{Check, CheckSpec, Config};
+use gonogo_config::{Check, CheckSpec, Config, IpMode, Proxy};
 use gonogo_probes::dns::{DnsParams, DnsProbe, RecordType, Transport};
+use gonogo_probes::egress::{EgressParams, EgressProbe};
 use gonogo_probes::http::{HttpParams, HttpProbe};
 use gonogo_probes::icmp::{IcmpClients, IcmpParams, IcmpProbe};
+use gonogo_probes::mtu::{MtuParams, MtuProbe};
 use gonogo_probes::tcp::{TcpParams, TcpProbe};
 use gonogo_probes::tls::{TlsParams, TlsProbe};
 use gonogo_probes::{Probe, ProbeError};
@@ -24,24 +33,26 @@ pub enum PlanError {
     UnknownCheck { name: String, phase: String, available: String },
 }
 
-/// One check ready to run.
+/// The checks of one phase run, and what their probes share.
 #[derive(Debug)]
-pub struct PlannedCheck {
-    pub check: Arc<Check>,
-    pub probe: Box<dyn Probe>,
+pub struct Plan {
+    pub checks: Vec<Arc<Check>>,
+    /// One ICMP client set for every ICMP and MTU check of the run.
+    pub icmp: Arc<IcmpClients>,
+    /// The phase's settle window: failing checks are re-run until they pass or it ends.
+    pub settle: Option<Duration>,
 }
 
-/// The checks of `phase` (all, or only those named in `only`), in file order, each with its probe. Every ICMP
-/// check of the plan shares one [`IcmpClients`].
-pub fn plan(config: &Config, phase: &str, only: &[String]) -> Result<Vec<PlannedCheck>, PlanError> {
+/// The checks of `phase` (all, or only those named in `only`), in file order.
+pub fn plan(config: &Config, phase: &str, only: &[String]) -> Result<Plan, PlanError> {
     let file = config.path.display().to_string();
-    if !config.phases.contains_key(phase) {
+    let Some(phase_cfg) = config.phases.get(phase) else {
         return Err(PlanError::UnknownPhase {
             phase: phase.to_owned(),
             file,
             known: config.phases.keys().cloned().collect::<Vec<_>>().join(", "),
         });
-    }
+    };
     let in_phase: Vec<&Check> = config.checks_in(phase).collect();
     if in_phase.is_empty() {
         let with_checks: Vec<&str> =
@@ -61,70 +72,245 @@ pub fn plan(config: &Config, phase: &str, only: &[String]) -> Result<Vec<Planned
             });
         }
     }
-    let icmp = Arc::new(IcmpClients::new());
-    Ok(in_phase
-        .into_iter()
-        .filter(|c| only.is_empty() || only.contains(&c.name))
-        .map(|c| PlannedCheck { check: Arc::new(c.clone()), probe: probe_for(c, &icmp) })
-        .collect())
+    Ok(Plan {
+        checks: in_phase
+            .into_iter()
+            .filter(|c| only.is_empty() || only.contains(&c.name))
+            .map(|c| Arc::new(c.clone()))
+            .collect(),
+        icmp: Arc::new(IcmpClients::new()),
+        settle: phase_cfg.settle,
+    })
 }
 
-/// Build the probe for one check.
-pub fn probe_for(check: &Check, icmp: &Arc<IcmpClients>) -> Box<dyn Probe> {
+/// One probe of a check, or the reason it could not be built (no address of a family).
+#[derive(Debug)]
+pub struct Unit {
+    /// `None` for a check that is a single unit; `IPv6 ::1`, `server 10.0.0.53:53` otherwise.
+    pub label: Option<String>,
+    pub work: Work,
+}
+
+#[derive(Debug)]
+pub enum Work {
+    Probe(Box<dyn Probe>),
+    /// The check must cover something that is not there (`ip = "both"` and the name has no IPv6 address).
+    Missing {
+        target: String,
+        expected: String,
+        observed: String,
+    },
+}
+
+/// The name a check resolves, for `ip` modes; `None` for kinds that resolve nothing themselves (dns).
+fn host_of(check: &Check) -> Option<String> {
+    match &check.spec {
+        CheckSpec::Icmp(c) => Some(c.target.clone()),
+        CheckSpec::Mtu(c) => Some(c.target.clone()),
+        CheckSpec::Tcp(c) => Some(c.host.clone()),
+        CheckSpec::Tls(c) => Some(c.host.clone()),
+        CheckSpec::Http(c) => url_host(&c.url),
+        CheckSpec::Egress(c) => url_host(&c.url),
+        CheckSpec::Dns(_) => None,
+    }
+}
+
+fn url_host(url: &str) -> Option<String> {
+    let after = url.split_once("://")?.1;
+    let authority = after.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(rest) => rest.split_once(']')?.0,
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    Some(host.to_owned())
+}
+
+fn family(ip: &IpAddr) -> &'static str {
+    if ip.is_ipv4() { "IPv4" } else { "IPv6" }
+}
+
+/// Resolve `host` (an IP literal resolves to itself), all addresses in resolver order, without duplicates.
+async fn resolve_all(host: &str, limit: Duration) -> Result<Vec<IpAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    match tokio::time::timeout(limit, tokio::net::lookup_host((host, 0))).await {
+        Ok(Ok(addrs)) => {
+            let mut out: Vec<IpAddr> = Vec::new();
+            for a in addrs {
+                if !out.contains(&a.ip()) {
+                    out.push(a.ip());
+                }
+            }
+            Ok(out)
+        }
+        Ok(Err(e)) => Err(format!("{host} did not resolve: {e}")),
+        Err(_) => Err(format!("{host} did not resolve within {}", crate::verdict::fmt_duration(limit))),
+    }
+}
+
+/// The units of `check` for one attempt.
+pub async fn units(check: &Check, icmp: &Arc<IcmpClients>) -> Vec<Unit> {
+    if let CheckSpec::Dns(d) = &check.spec
+        && d.servers.len() > 1
+    {
+        return d
+            .servers
+            .iter()
+            .map(|s| Unit {
+                label: Some(format!("server {s}")),
+                work: Work::Probe(probe_for(check, None, Some(*s), icmp)),
+            })
+            .collect();
+    }
+    let single = || vec![Unit { label: None, work: Work::Probe(probe_for(check, None, None, icmp)) }];
+    let Some(host) = host_of(check) else { return single() };
+    let wanted: &[&str] = match check.ip {
+        IpMode::Any => return single(),
+        IpMode::V4 => &["IPv4"],
+        IpMode::V6 => &["IPv6"],
+        IpMode::Both => &["IPv4", "IPv6"],
+        IpMode::All => &[],
+    };
+    let addrs = match resolve_all(&host, check.timeout).await {
+        Ok(a) => a,
+        // Let the probe itself report the resolution failure as it always does.
+        Err(_) => return single(),
+    };
+    let pinned = |ip: IpAddr, labelled: bool| Unit {
+        label: labelled.then(|| format!("{} {ip}", family(&ip))),
+        work: Work::Probe(probe_for(check, Some(ip), None, icmp)),
+    };
+    match check.ip {
+        IpMode::All => addrs.into_iter().map(|ip| pinned(ip, true)).collect(),
+        _ => wanted
+            .iter()
+            .map(|fam| match addrs.iter().find(|ip| family(ip) == *fam) {
+                Some(ip) => pinned(*ip, wanted.len() > 1),
+                None => Unit {
+                    label: (wanted.len() > 1).then(|| (*fam).to_owned()),
+                    work: Work::Missing {
+                        target: host.clone(),
+                        expected: format!("an {fam} address for {host}"),
+                        observed: if addrs.is_empty() {
+                            "no address".to_owned()
+                        } else {
+                            format!("only {}", addrs.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", "))
+                        },
+                    },
+                },
+            })
+            .collect(),
+    }
+}
+
+fn proxy_parts(p: &Proxy) -> (Option<String>, bool) {
+    match p {
+        Proxy::None => (None, false),
+        Proxy::Url(u) => (Some(u.clone()), false),
+        Proxy::Env => (None, true),
+    }
+}
+
+/// Build the probe for one check; `pin` replaces the resolved address of the target, `server` picks one of a
+/// DNS check's servers. The one exhaustive match over check kinds.
+pub fn probe_for(
+    check: &Check,
+    pin: Option<IpAddr>,
+    server: Option<SocketAddr>,
+    icmp: &Arc<IcmpClients>,
+) -> Box<dyn Probe> {
     let timeout = check.timeout;
+    let source = check.source;
+    let pinned = |host: &str| pin.map_or_else(|| host.to_owned(), |ip| ip.to_string());
     match &check.spec {
         CheckSpec::Icmp(c) => Box::new(IcmpProbe::new(
             IcmpParams {
-                target: c.target.clone(),
+                target: pinned(&c.target),
                 count: c.count,
                 interval: c.interval,
                 size: c.size,
                 timeout,
-                ..Default::default()
+                dont_fragment: c.dont_fragment,
+                ttl: c.ttl,
+                source,
             },
             Arc::clone(icmp),
         )),
+        CheckSpec::Mtu(c) => Box::new(MtuProbe::new(
+            MtuParams { target: pinned(&c.target), source, min: c.min, max: c.max, timeout },
+            Arc::clone(icmp),
+        )),
         CheckSpec::Tcp(c) => Box::new(TcpProbe::new(TcpParams {
-            host: c.host.clone(),
+            host: pinned(&c.host),
             port: c.port,
             count: c.count,
             timeout,
-            ..Default::default()
+            source,
+            send: c.send.as_ref().map(|s| s.as_bytes().to_vec()),
+            read_banner: c.expect_banner.is_some(),
         })),
         CheckSpec::Dns(c) => match c.record.parse::<RecordType>() {
             Ok(record) => Box::new(DnsProbe::new(DnsParams {
                 query: c.query.clone(),
                 record,
-                server: c.server,
+                server: server.or_else(|| c.servers.first().copied()),
                 transport: if c.transport == "tcp" { Transport::Tcp } else { Transport::Udp },
                 timeout,
-                ..Default::default()
+                source,
             })),
             // The config crate validated the record type against the same list; this cannot happen, but a
             // mismatch between the two lists must surface as an error outcome, not a panic.
             Err(e) => Box::new(Unplannable { kind: gonogo_probes::Kind::Dns, target: c.query.clone(), reason: e }),
         },
         CheckSpec::Tls(c) => Box::new(TlsProbe::new(TlsParams {
-            host: c.host.clone(),
+            host: pinned(&c.host),
             port: c.port,
             server_name: c.server_name.clone(),
             ca_file: c.ca_file.clone(),
             verify: c.verify,
             timeout,
-            ..Default::default()
+            client_cert: c.client_cert.clone(),
+            client_key: c.client_key.clone(),
+            min_version: c.min_version.as_deref().and_then(|v| v.parse().ok()),
+            max_version: c.max_version.as_deref().and_then(|v| v.parse().ok()),
+            source,
         })),
-        CheckSpec::Http(c) => Box::new(HttpProbe::new(HttpParams {
-            url: c.url.clone(),
-            method: c.method.clone(),
-            headers: c.headers.clone(),
-            ca_file: c.ca_file.clone(),
-            verify: c.verify,
-            proxy: c.proxy.clone(),
-            follow_redirects: c.follow_redirects,
-            body_limit: c.body_limit,
-            timeout,
-            ..Default::default()
-        })),
+        CheckSpec::Http(c) => {
+            let (proxy, proxy_from_env) = proxy_parts(&c.proxy);
+            Box::new(HttpProbe::new(HttpParams {
+                url: c.url.clone(),
+                method: c.method.clone(),
+                headers: c.headers.clone(),
+                ca_file: c.ca_file.clone(),
+                verify: c.verify,
+                proxy,
+                proxy_from_env,
+                follow_redirects: c.follow_redirects,
+                max_redirects: c.max_redirects,
+                body_limit: c.body_limit,
+                body: c.body.as_ref().map(|b| b.as_bytes().to_vec()),
+                client_cert: c.client_cert.clone(),
+                client_key: c.client_key.clone(),
+                source,
+                pin,
+                timeout,
+            }))
+        }
+        CheckSpec::Egress(c) => {
+            let (proxy, proxy_from_env) = proxy_parts(&c.proxy);
+            Box::new(EgressProbe::new(EgressParams {
+                url: c.url.clone(),
+                ca_file: c.ca_file.clone(),
+                verify: c.verify,
+                proxy,
+                proxy_from_env,
+                source,
+                pin,
+                timeout,
+            }))
+        }
     }
 }
 
@@ -143,11 +329,24 @@ impl Probe for Unplannable {
     fn target(&self) -> String {
         self.target.clone()
     }
-    fn budget(&self) -> std::time::Duration {
-        std::time::Duration::ZERO
+    fn budget(&self) -> Duration {
+        Duration::ZERO
     }
     fn run(&self) -> gonogo_probes::ProbeFuture<'_> {
         let reason = self.reason.clone();
         Box::pin(async move { Err(ProbeError::Local(reason)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(url_host("https://app.example:8443/x?y").as_deref(), Some("app.example"));
+        assert_eq!(url_host("http://[::1]:80/").as_deref(), Some("::1"));
+        assert_eq!(url_host("http://user:pw@10.0.0.1/").as_deref(), Some("10.0.0.1"));
+        assert_eq!(url_host("http://h").as_deref(), Some("h"));
     }
 }

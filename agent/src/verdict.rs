@@ -6,7 +6,11 @@
 use std::fmt;
 use std::time::Duration;
 
-use gonogo_config::{CheckSpec, DnsExpect, HttpExpect, IcmpExpect, TcpExpect, TlsExpect};
+use gonogo_config::{
+    Check, CheckSpec, DnsExpect, EgressExpect, HttpExpect, IcmpExpect, MtuExpect, TcpCheck, TlsExpect,
+};
+use gonogo_probes::egress::EgressObservations;
+use gonogo_probes::mtu::MtuObservations;
 use gonogo_probes::{Observations, dns::DnsObservations, http::HttpObservations, icmp::IcmpObservations};
 use gonogo_probes::{tcp::TcpObservations, tls::TlsObservations};
 use serde::{Deserialize, Serialize};
@@ -134,7 +138,8 @@ impl Judgement {
         Judgement { outcome, evaluations, reasons }
     }
 
-    fn error(reason: String) -> Judgement {
+    /// The agent could not run the check, for this reason.
+    pub fn error(reason: String) -> Judgement {
         Judgement { outcome: Outcome::Error, evaluations: Vec::new(), reasons: vec![reason] }
     }
 }
@@ -155,10 +160,12 @@ pub fn judge(spec: &CheckSpec, measured: Measured<'_>, now_unix: i64) -> Judgeme
     };
     let evaluations = match (spec, obs) {
         (CheckSpec::Icmp(c), Observations::Icmp(o)) => icmp(&c.expect, o),
-        (CheckSpec::Tcp(c), Observations::Tcp(o)) => tcp(&c.expect, o),
+        (CheckSpec::Tcp(c), Observations::Tcp(o)) => tcp(c, o),
         (CheckSpec::Dns(c), Observations::Dns(o)) => dns(&c.expect, o),
         (CheckSpec::Tls(c), Observations::Tls(o)) => tls(&c.expect, c.verify, o, now_unix),
         (CheckSpec::Http(c), Observations::Http(o)) => http(&c.expect, o),
+        (CheckSpec::Mtu(c), Observations::Mtu(o)) => mtu(&c.expect, o),
+        (CheckSpec::Egress(c), Observations::Egress(o)) => egress(&c.expect, o),
         (spec, obs) => {
             return Judgement::error(format!(
                 "internal error: a {} check got {} observations",
@@ -170,6 +177,80 @@ pub fn judge(spec: &CheckSpec, measured: Measured<'_>, now_unix: i64) -> Judgeme
     Judgement::from_evaluations(evaluations)
 }
 
+/// Judge a check with everything its config asks beyond its kind's expectations: an ICMP check whose echoes
+/// were lost but whose `fallback_tcp` connected is `inconclusive` (ICMP is often filtered on health networks);
+/// `expect_failure` turns "unreachable" into the pass condition.
+pub fn judge_check(check: &Check, measured: Measured<'_>, now_unix: i64) -> Judgement {
+    let mut j = judge(&check.spec, measured, now_unix);
+    if let Measured::Observed(Observations::Icmp(o)) = measured
+        && o.received == 0
+        && let Some(t) = &o.fallback_tcp
+        && j.outcome == Outcome::Fail
+        && !check.expect_failure
+    {
+        let to = t.address.map_or_else(|| "the fallback".to_owned(), |a| a.to_string());
+        if t.connected > 0 {
+            j.evaluations.push(Evaluation::new("fallback_tcp", format!("a TCP connect to {to}"), "connected", true));
+            j.outcome = Outcome::Inconclusive;
+            j.reasons = vec![format!(
+                "no echo reply, but a TCP connect to {to} succeeded: ICMP is probably filtered on the path, so \
+                 reachability cannot be decided from ICMP"
+            )];
+        } else {
+            let ev = Evaluation::new(
+                "fallback_tcp",
+                format!("a TCP connect to {to}"),
+                failure_text(t.failure, t.detail.as_deref()),
+                false,
+            );
+            j.reasons.push(ev.sentence());
+            j.evaluations.push(ev);
+        }
+    }
+    if check.expect_failure { expect_unreachable(j, measured) } else { j }
+}
+
+/// `expect_failure = true`: pass only when the target could not be reached (the old path is down, the port is
+/// closed by policy); the observation is kept either way. A check the agent could not run stays `error`.
+fn expect_unreachable(j: Judgement, measured: Measured<'_>) -> Judgement {
+    let expected = "the target unreachable";
+    let (unreachable, observed) = match measured {
+        Measured::Error(_) => return j,
+        Measured::Overran(budget) => (true, format!("no answer within {}", fmt_duration(budget))),
+        Measured::Observed(obs) => match obs {
+            Observations::Icmp(o) => (o.received == 0, format!("{} of {} echoes answered", o.received, o.sent)),
+            Observations::Tcp(o) => (o.connected == 0, format!("{} of {} connects succeeded", o.connected, o.attempts)),
+            Observations::Dns(o) => match &o.rcode {
+                Some(rcode) => (false, format!("{} answered {rcode}", o.server)),
+                None => (true, failure_text(o.failure, o.detail.as_deref())),
+            },
+            Observations::Tls(o) => match o.chain.is_empty() {
+                true => (true, failure_text(o.failure, o.detail.as_deref())),
+                false => (false, "a TLS handshake completed".to_owned()),
+            },
+            Observations::Http(o) => match o.status {
+                Some(s) => (false, format!("HTTP {s}")),
+                None => (true, failure_text(o.failure, o.detail.as_deref())),
+            },
+            Observations::Mtu(o) => match o.path_mtu {
+                Some(m) => (false, format!("path MTU {m}")),
+                None => (true, failure_text(o.failure, o.detail.as_deref())),
+            },
+            Observations::Egress(o) => match o.status {
+                Some(s) => (false, format!("HTTP {s}")),
+                None => (true, failure_text(o.failure, o.detail.as_deref())),
+            },
+        },
+    };
+    let observed = if unreachable { format!("unreachable: {observed}") } else { format!("reachable: {observed}") };
+    let ev = Evaluation::new("expect_failure", expected, observed, unreachable);
+    if unreachable {
+        Judgement { outcome: Outcome::Pass, evaluations: vec![ev], reasons: Vec::new() }
+    } else {
+        Judgement { outcome: Outcome::Fail, reasons: vec![ev.sentence()], evaluations: vec![ev] }
+    }
+}
+
 fn kind_of(obs: &Observations) -> &'static str {
     match obs {
         Observations::Icmp(_) => "icmp",
@@ -177,6 +258,8 @@ fn kind_of(obs: &Observations) -> &'static str {
         Observations::Dns(_) => "dns",
         Observations::Tls(_) => "tls",
         Observations::Http(_) => "http",
+        Observations::Egress(_) => "egress",
+        Observations::Mtu(_) => "mtu",
     }
 }
 
@@ -230,7 +313,8 @@ fn icmp(expect: &IcmpExpect, o: &IcmpObservations) -> Vec<Evaluation> {
     ev
 }
 
-fn tcp(expect: &TcpExpect, o: &TcpObservations) -> Vec<Evaluation> {
+fn tcp(check: &TcpCheck, o: &TcpObservations) -> Vec<Evaluation> {
+    let expect = &check.expect;
     let all = o.attempts > 0 && o.connected == o.attempts;
     let observed = if all {
         format!("{} of {} connected", o.connected, o.attempts)
@@ -242,6 +326,18 @@ fn tcp(expect: &TcpExpect, o: &TcpObservations) -> Vec<Evaluation> {
         ev.push(match o.connect {
             Some(stats) => at_most("connect_max", limit, stats.max),
             None => Evaluation::new("connect_max", format!("≤ {}", fmt_duration(limit)), "no connection", false),
+        });
+    }
+    if let Some(re) = &check.expect_banner {
+        let expected = format!("a banner matching /{}/", re.as_str());
+        ev.push(match &o.banner {
+            Some(b) => Evaluation::new("expect_banner", expected, format!("{b:?}"), re.is_match(b)),
+            None => Evaluation::new(
+                "expect_banner",
+                expected,
+                format!("no banner ({})", failure_text(o.failure, o.detail.as_deref())),
+                false,
+            ),
         });
     }
     ev
@@ -287,6 +383,70 @@ fn dns(expect: &DnsExpect, o: &DnsObservations) -> Vec<Evaluation> {
                 )
             },
             missing.is_empty(),
+        ));
+    }
+    let answers = list_or_none(&o.answers);
+    if !expect.answers_exactly.is_empty() {
+        let mut want: Vec<String> = expect.answers_exactly.iter().map(|a| dns_norm(a)).collect();
+        let mut have: Vec<String> = o.answers.iter().map(|a| dns_norm(a)).collect();
+        want.sort();
+        want.dedup();
+        have.sort();
+        have.dedup();
+        ev.push(Evaluation::new(
+            "answers_exactly",
+            format!("exactly {}", expect.answers_exactly.join(", ")),
+            answers.clone(),
+            want == have,
+        ));
+    }
+    if let Some(re) = &expect.answers_match {
+        let bad: Vec<&str> = o.answers.iter().filter(|a| !re.is_match(a)).map(String::as_str).collect();
+        ev.push(Evaluation::new(
+            "answers_match",
+            format!("every answer matching /{}/", re.as_str()),
+            if o.answers.is_empty() {
+                "no answers".to_owned()
+            } else if bad.is_empty() {
+                answers.clone()
+            } else {
+                format!("{answers} ({} does not match)", bad.join(", "))
+            },
+            !o.answers.is_empty() && bad.is_empty(),
+        ));
+    }
+    if !expect.answers_exclude.is_empty() {
+        let excluded: Vec<String> = expect.answers_exclude.iter().map(|a| dns_norm(a)).collect();
+        let present: Vec<&str> =
+            o.answers.iter().filter(|a| excluded.contains(&dns_norm(a))).map(String::as_str).collect();
+        ev.push(Evaluation::new(
+            "answers_exclude",
+            format!("none of {}", expect.answers_exclude.join(", ")),
+            if present.is_empty() { answers.clone() } else { format!("{answers} (has {})", present.join(", ")) },
+            present.is_empty(),
+        ));
+    }
+    if !expect.answers_in.is_empty() {
+        let nets: Vec<String> = expect.answers_in.iter().map(|n| n.to_string()).collect();
+        let outside: Vec<&str> = o
+            .answers
+            .iter()
+            .filter(|a| {
+                !a.parse::<std::net::IpAddr>().is_ok_and(|ip| expect.answers_in.iter().any(|n| n.contains(&ip)))
+            })
+            .map(String::as_str)
+            .collect();
+        ev.push(Evaluation::new(
+            "answers_in",
+            format!("every answer in {}", nets.join(", ")),
+            if o.answers.is_empty() {
+                "no answers".to_owned()
+            } else if outside.is_empty() {
+                answers.clone()
+            } else {
+                format!("{answers} ({} outside)", outside.join(", "))
+            },
+            !o.answers.is_empty() && outside.is_empty(),
         ));
     }
     ev
@@ -392,6 +552,33 @@ fn tls(expect: &TlsExpect, verify: bool, o: &TlsObservations, now_unix: i64) -> 
             version_rank(seen).is_some_and(|v| Some(v) >= version_rank(min)),
         ));
     }
+    if let Some(re) = &expect.issuer_matches {
+        ev.push(Evaluation::new(
+            "issuer_matches",
+            format!("an issuer matching /{}/", re.as_str()),
+            leaf.issuer.clone(),
+            re.is_match(&leaf.issuer),
+        ));
+    }
+    if let Some(days) = expect.chain_valid_days_min
+        && let Some(first) = o.chain.iter().min_by_key(|c| c.not_after)
+    {
+        let left_days = first.not_after.saturating_sub(now_unix).div_euclid(86_400);
+        ev.push(Evaluation::new(
+            "chain_valid_days_min",
+            format!("every certificate of the chain valid ≥ {days} more days"),
+            format!("{} expires first, in {left_days} days", first.subject),
+            left_days >= i64::from(days),
+        ));
+    }
+    if let Some(want) = &expect.fingerprint_sha256 {
+        ev.push(Evaluation::new(
+            "fingerprint_sha256",
+            format!("leaf SHA-256 {want}"),
+            leaf.sha256.clone(),
+            leaf.sha256.eq_ignore_ascii_case(want),
+        ));
+    }
     ev
 }
 
@@ -418,8 +605,9 @@ fn http(expect: &HttpExpect, o: &HttpObservations) -> Vec<Evaluation> {
     if expect.status.is_empty() {
         ev.push(Evaluation::new("status", "2xx", status.to_string(), (200..300).contains(&status)));
     } else {
-        let list = expect.status.iter().map(u16::to_string).collect::<Vec<_>>().join(" or ");
-        ev.push(Evaluation::new("status", list, status.to_string(), expect.status.contains(&status)));
+        let list = expect.status.iter().map(|&r| status_range(r)).collect::<Vec<_>>().join(" or ");
+        let met = expect.status.iter().any(|&(lo, hi)| (lo..=hi).contains(&status));
+        ev.push(Evaluation::new("status", list, status.to_string(), met));
     }
     if let Some(re) = &expect.body_matches {
         let met = re.is_match(&o.body);
@@ -432,6 +620,30 @@ fn http(expect: &HttpExpect, o: &HttpObservations) -> Vec<Evaluation> {
         };
         ev.push(Evaluation::new("body_matches", format!("body matching /{}/", re.as_str()), observed, met));
     }
+    if let Some(re) = &expect.body_not_matches {
+        let hit = re.find(&o.body).map(|m| m.as_str().chars().take(80).collect::<String>());
+        ev.push(Evaluation::new(
+            "body_not_matches",
+            format!("no body match for /{}/", re.as_str()),
+            match &hit {
+                Some(m) => format!("body contains {m:?}"),
+                None => "no match".to_owned(),
+            },
+            hit.is_none(),
+        ));
+    }
+    for (name, re) in &expect.header_matches {
+        let seen = o.headers.get(name.as_str());
+        ev.push(Evaluation::new(
+            "header_matches",
+            format!("header {name} matching /{}/", re.as_str()),
+            match seen {
+                Some(v) => format!("{name}: {v}"),
+                None => format!("no {name} header"),
+            },
+            seen.is_some_and(|v| re.is_match(v)),
+        ));
+    }
     if let Some(limit) = expect.latency_max {
         ev.push(match o.total_time {
             Some(t) => at_most("latency_max", limit, t),
@@ -439,6 +651,57 @@ fn http(expect: &HttpExpect, o: &HttpObservations) -> Vec<Evaluation> {
         });
     }
     ev
+}
+
+/// `200`, `2xx` for 200–299, `300-399`.
+fn status_range((lo, hi): (u16, u16)) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else if lo % 100 == 0 && hi == lo + 99 {
+        format!("{}xx", lo / 100)
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
+fn mtu(expect: &MtuExpect, o: &MtuObservations) -> Vec<Evaluation> {
+    let Some(path) = o.path_mtu else {
+        return vec![Evaluation::new(
+            "path_mtu",
+            "a path MTU (an echo reply at some size)",
+            failure_text(o.failure, o.detail.as_deref()),
+            false,
+        )];
+    };
+    let mut ev = Vec::new();
+    if let Some(min) = expect.path_mtu_min {
+        let iface = o.interface_mtu.map(|i| format!(" (interface MTU {i})")).unwrap_or_default();
+        ev.push(Evaluation::new(
+            "path_mtu_min",
+            format!("≥ {min} bytes"),
+            format!("{path} bytes{iface}"),
+            path >= u32::from(min),
+        ));
+    }
+    ev
+}
+
+fn egress(expect: &EgressExpect, o: &EgressObservations) -> Vec<Evaluation> {
+    let Some(addr) = o.address else {
+        return vec![Evaluation::new(
+            "address",
+            "the service to report this site's public address",
+            failure_text(o.failure, o.detail.as_deref()),
+            false,
+        )];
+    };
+    let nets: Vec<String> = expect.egress_in.iter().map(|n| n.to_string()).collect();
+    vec![Evaluation::new(
+        "egress_in",
+        format!("an egress address in {}", nets.join(", ")),
+        addr.to_string(),
+        expect.egress_in.iter().any(|n| n.contains(&addr)),
+    )]
 }
 
 /// The phase verdict and what led to it.
@@ -517,7 +780,7 @@ pub fn fmt_ratio(r: f64) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use gonogo_config::{DnsCheck, HttpCheck, IcmpCheck, TcpCheck, TlsCheck};
+    use gonogo_config::{DnsCheck, HttpCheck, IcmpCheck, TcpCheck, TcpExpect, TlsCheck};
     use gonogo_probes::tls::CertInfo;
     use gonogo_probes::{Failure, RttStats};
 
@@ -531,7 +794,14 @@ mod tests {
     }
 
     fn icmp_spec(expect: IcmpExpect) -> CheckSpec {
-        CheckSpec::Icmp(IcmpCheck { target: "127.0.0.1".into(), count: 5, interval: ms(200), size: 56, expect })
+        CheckSpec::Icmp(IcmpCheck {
+            target: "127.0.0.1".into(),
+            count: 5,
+            interval: ms(200),
+            size: 56,
+            expect,
+            ..Default::default()
+        })
     }
 
     fn icmp_obs(rtts: &[Option<u64>]) -> Observations {
@@ -548,6 +818,7 @@ mod tests {
             failure: if received == 0 { Some(Failure::Timeout) } else { None },
             detail: if received == 0 { Some("no reply within 2s".into()) } else { None },
             fallback_tcp: None,
+            too_big: None,
         })
     }
 
@@ -622,12 +893,19 @@ mod tests {
             connect: RttStats::from_samples(&got),
             samples_ms: samples.iter().map(|s| s.map(|v| v as f64)).collect(),
             failure,
+            banner: None,
             detail: failure.map(|_| "Connection refused (os error 111)".into()),
         })
     }
 
     fn tcp_spec(connect_max: Option<Duration>) -> CheckSpec {
-        CheckSpec::Tcp(TcpCheck { host: "127.0.0.1".into(), port: 80, count: 3, expect: TcpExpect { connect_max } })
+        CheckSpec::Tcp(TcpCheck {
+            host: "127.0.0.1".into(),
+            port: 80,
+            count: 3,
+            expect: TcpExpect { connect_max },
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -649,12 +927,13 @@ mod tests {
         CheckSpec::Dns(DnsCheck {
             query: "app.test".into(),
             record: "A".into(),
-            server: None,
+            servers: vec![],
             transport: "udp".into(),
             expect: DnsExpect {
                 rcode: rcode.into(),
                 min_answers,
                 answers_include: include.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
             },
         })
     }
@@ -742,6 +1021,7 @@ mod tests {
             ca_file: None,
             verify,
             expect,
+            ..Default::default()
         })
     }
 
@@ -826,10 +1106,11 @@ mod tests {
             headers: vec![],
             ca_file: None,
             verify: true,
-            proxy: None,
+            proxy: gonogo_config::Proxy::None,
             follow_redirects: true,
             body_limit: 1024,
             expect,
+            ..Default::default()
         })
     }
 
@@ -841,6 +1122,7 @@ mod tests {
             headers: BTreeMap::new(),
             body_bytes: body.len() as u64,
             body_truncated: false,
+            headers_truncated: false,
             body: body.into(),
             time_to_headers: Some(ms(total / 2)),
             total_time: Some(ms(total)),
@@ -854,7 +1136,7 @@ mod tests {
         let any = http_spec(HttpExpect::default());
         assert_eq!(judge_now(&any, &http_obs(Some(204), "", 5)).outcome, Outcome::Pass);
         assert_eq!(judge_now(&any, &http_obs(Some(302), "", 5)).reasons, ["status: expected 2xx, observed 302"]);
-        let listed = http_spec(HttpExpect { status: vec![200, 401], ..Default::default() });
+        let listed = http_spec(HttpExpect { status: vec![(200, 200), (401, 401)], ..Default::default() });
         assert_eq!(judge_now(&listed, &http_obs(Some(401), "", 5)).outcome, Outcome::Pass);
         assert_eq!(
             judge_now(&listed, &http_obs(Some(500), "", 5)).reasons,

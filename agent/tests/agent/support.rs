@@ -98,3 +98,34 @@ pub fn run_in_fresh_netns(config: &str, phase: &str, prefix: &str) -> Option<ser
     doc["exit_code"] = out.status.code().into();
     Some(doc)
 }
+
+/// Run `gonogo run PHASE --format json` on `config` in a private mount namespace whose /etc/hosts is `hosts`
+/// (the machine's own file is untouched), so a test can give a name both an IPv4 and an IPv6 loopback address.
+/// `None` (with a SKIPPED message) where that cannot be done: needs root, `unshare` and `mount`.
+pub fn run_with_hosts(hosts: &str, config: &str, phase: &str) -> Option<serde_json::Value> {
+    if !is_root() || !["unshare", "mount"].iter().all(|t| have(t)) {
+        eprintln!("SKIPPED: needs root with unshare and mount (util-linux)");
+        return None;
+    }
+    let cfg = write_config(config);
+    let hosts_file = cfg.path.with_file_name("hosts");
+    std::fs::write(&hosts_file, hosts).expect("write hosts");
+    let script = format!(
+        "mount --bind {} /etc/hosts && exec {} --config {} run {phase} --format json",
+        hosts_file.display(),
+        gonogo_bin(),
+        cfg.path.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.trim().is_empty() {
+        eprintln!("SKIPPED: could not run in a mount namespace here: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let mut doc: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    doc["exit_code"] = out.status.code().into();
+    Some(doc)
+}
