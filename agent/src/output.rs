@@ -139,9 +139,14 @@ fn table(run: &RunRecord, color: bool, now_unix: i64) -> String {
     );
     for ((check, row), (cell, cell_width)) in run.checks.iter().zip(&rows).zip(&outcomes) {
         let pad = " ".repeat(ow.saturating_sub(*cell_width));
+        let attempts = match (check.attempts, check.time_to_pass) {
+            (0 | 1, _) => String::new(),
+            (n, Some(t)) => format!(" · passed on attempt {n} after {}", fmt_duration(t)),
+            (n, None) => format!(" · {n} attempts"),
+        };
         let _ = writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {cell}{pad}  {}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {cell}{pad}  {}{attempts}",
             row[0],
             row[1],
             row[2],
