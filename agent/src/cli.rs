@@ -364,7 +364,14 @@ fn cmd_show(path: &Path, id: &str, format: Format) -> ExitCode {
 }
 
 fn cmd_completions(shell: clap_complete::Shell) -> ExitCode {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // The same CLI without its hidden commands (`man`, for packaging): completions offer what --help lists.
+    let full = <Cli as clap::CommandFactory>::command();
+    let mut cmd = clap::Command::new("gonogo")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+        .subcommand_required(true);
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "gonogo", &mut out);
     write_stdout(&out)

@@ -218,15 +218,30 @@ fn expect_unreachable(j: Judgement, measured: Measured<'_>) -> Judgement {
         Measured::Error(_) => return j,
         Measured::Overran(budget) => (true, format!("no answer within {}", fmt_duration(budget))),
         Measured::Observed(obs) => match obs {
-            Observations::Icmp(o) => (o.received == 0, format!("{} of {} echoes answered", o.received, o.sent)),
+            Observations::Icmp(o) => match &o.fallback_tcp {
+                // The echoes were lost but the host answers on TCP: it is not unreachable.
+                Some(t) if o.received == 0 && t.connected > 0 => (
+                    false,
+                    format!(
+                        "no echo reply, but a TCP connect to {} succeeded",
+                        t.address.map_or_else(|| "the fallback".to_owned(), |a| a.to_string())
+                    ),
+                ),
+                _ => (o.received == 0, format!("{} of {} echoes answered", o.received, o.sent)),
+            },
             Observations::Tcp(o) => (o.connected == 0, format!("{} of {} connects succeeded", o.connected, o.attempts)),
             Observations::Dns(o) => match &o.rcode {
                 Some(rcode) => (false, format!("{} answered {rcode}", o.server)),
                 None => (true, failure_text(o.failure, o.detail.as_deref())),
             },
-            Observations::Tls(o) => match o.chain.is_empty() {
-                true => (true, failure_text(o.failure, o.detail.as_deref())),
-                false => (false, "a TLS handshake completed".to_owned()),
+            // A server that sent its certificates answered, whatever happened after.
+            Observations::Tls(o) => match (o.chain.is_empty(), o.failure) {
+                (true, _) => (true, failure_text(o.failure, o.detail.as_deref())),
+                (false, None) => (false, "a TLS handshake completed".to_owned()),
+                (false, Some(f)) => (
+                    false,
+                    format!("the server answered the TLS handshake ({})", failure_text(Some(f), o.detail.as_deref())),
+                ),
             },
             Observations::Http(o) => match o.status {
                 Some(s) => (false, format!("HTTP {s}")),
@@ -567,7 +582,11 @@ fn tls(expect: &TlsExpect, verify: bool, o: &TlsObservations, now_unix: i64) -> 
         ev.push(Evaluation::new(
             "chain_valid_days_min",
             format!("every certificate of the chain valid ≥ {days} more days"),
-            format!("{} expires first, in {left_days} days", first.subject),
+            if left_days < 0 {
+                format!("{} expired {} days ago", first.subject, -left_days)
+            } else {
+                format!("{} expires first, in {left_days} days", first.subject)
+            },
             left_days >= i64::from(days),
         ));
     }
@@ -601,6 +620,16 @@ fn http(expect: &HttpExpect, o: &HttpObservations) -> Vec<Evaluation> {
             false,
         )];
     };
+    // A status line followed by a failure (too many redirects, a body cut short, a timeout reading it) is not
+    // a response to judge: the last status seen may be a redirect that was never followed.
+    if o.failure.is_some() {
+        return vec![Evaluation::new(
+            "response",
+            "a complete HTTP exchange",
+            format!("{} (after HTTP {status})", failure_text(o.failure, o.detail.as_deref())),
+            false,
+        )];
+    }
     let mut ev = Vec::new();
     if expect.status.is_empty() {
         ev.push(Evaluation::new("status", "2xx", status.to_string(), (200..300).contains(&status)));
@@ -1251,5 +1280,682 @@ mod tests {
         assert_eq!(fmt_duration(Duration::from_millis(1520)), "1.52s");
         assert_eq!(fmt_ratio(0.0), "0%");
         assert_eq!(fmt_ratio(0.125), "12.5%");
+    }
+
+    // ==== probe depth (issue 3): the expectations added beyond v1, `judge_check` and `expect_failure` ==========
+
+    mod depth {
+        use std::net::IpAddr;
+
+        use gonogo_config::{EgressCheck, IpMode, MtuCheck};
+        use gonogo_probes::mtu::{MtuOutcome, MtuStep};
+
+        use super::*;
+
+        fn re(s: &str) -> regex::Regex {
+            regex::Regex::new(s).expect("regex")
+        }
+
+        // ---- tcp: expect_banner -----------------------------------------------------------------------------
+
+        fn banner_spec(pattern: &str) -> CheckSpec {
+            CheckSpec::Tcp(TcpCheck {
+                host: "127.0.0.1".into(),
+                port: 25,
+                send: Some("EHLO gonogo\r\n".into()),
+                expect_banner: Some(re(pattern)),
+                ..Default::default()
+            })
+        }
+
+        fn banner_obs(banner: Option<&str>, failure: Option<Failure>, detail: Option<&str>) -> Observations {
+            let Observations::Tcp(mut o) = tcp_obs(&[Some(1)], None) else { unreachable!() };
+            o.banner = banner.map(str::to_owned);
+            o.failure = failure;
+            o.detail = detail.map(str::to_owned);
+            Observations::Tcp(o)
+        }
+
+        #[test]
+        fn tcp_expect_banner_both_ways() {
+            let smtp = banner_obs(Some("220 smtp ready"), None, None);
+            let j = judge_now(&banner_spec("^220 "), &smtp);
+            assert_eq!(j.outcome, Outcome::Pass, "{j:?}");
+            assert_eq!(j.evaluations.last().map(|e| e.observed.as_str()), Some("\"220 smtp ready\""));
+            let j = judge_now(&banner_spec("^SSH-2\\.0-"), &smtp);
+            assert_eq!(
+                j.reasons,
+                ["expect_banner: expected a banner matching /^SSH-2\\.0-/, observed \"220 smtp ready\""]
+            );
+            // Control characters are shown escaped (Debug), so a reason stays one line.
+            let two_lines = banner_obs(Some("220-first\r\n220 second"), None, None);
+            let j = judge_now(&banner_spec("^554"), &two_lines);
+            assert!(j.reasons[0].ends_with("observed \"220-first\\r\\n220 second\""), "{:?}", j.reasons);
+        }
+
+        #[test]
+        fn tcp_expect_banner_without_a_banner_says_why() {
+            let silent = banner_obs(None, Some(Failure::Timeout), Some("no data within 1s"));
+            let j = judge_now(&banner_spec("^220"), &silent);
+            // The connect itself succeeded: only the banner fails.
+            assert_eq!(failed_keys(&j), ["expect_banner"]);
+            assert_eq!(
+                j.reasons,
+                ["expect_banner: expected a banner matching /^220/, observed no banner (timeout: no data within 1s)"]
+            );
+            let j = judge_now(&banner_spec("^220"), &banner_obs(None, None, None));
+            assert_eq!(j.reasons, ["expect_banner: expected a banner matching /^220/, observed no banner (no answer)"]);
+            // Without expect_banner a missing banner is not judged.
+            let plain = CheckSpec::Tcp(TcpCheck { host: "127.0.0.1".into(), port: 25, ..Default::default() });
+            assert_eq!(judge_now(&plain, &banner_obs(None, None, None)).outcome, Outcome::Pass);
+        }
+
+        // ---- dns: answers_exactly, answers_match, answers_exclude, answers_in --------------------------------
+
+        fn dns_expect(expect: DnsExpect) -> CheckSpec {
+            CheckSpec::Dns(DnsCheck { query: "app.test".into(), expect, ..Default::default() })
+        }
+
+        fn strings(list: &[&str]) -> Vec<String> {
+            list.iter().map(|s| s.to_string()).collect()
+        }
+
+        #[test]
+        fn dns_answers_exactly_both_ways() {
+            let obs = dns_obs(Some("NOERROR"), &["10.0.0.1", "App.Test."]);
+            let exactly =
+                |list: &[&str]| dns_expect(DnsExpect { answers_exactly: strings(list), ..Default::default() });
+            // Order, case and the trailing dot do not matter.
+            assert_eq!(judge_now(&exactly(&["app.test", "10.0.0.1"]), &obs).outcome, Outcome::Pass);
+            // A superset of the expected set fails, as does a subset.
+            let j = judge_now(&exactly(&["10.0.0.1"]), &obs);
+            assert_eq!(j.reasons, ["answers_exactly: expected exactly 10.0.0.1, observed 10.0.0.1, App.Test."]);
+            let j = judge_now(&exactly(&["10.0.0.1", "app.test", "10.0.0.2"]), &obs);
+            assert_eq!(failed_keys(&j), ["answers_exactly"]);
+            let j = judge_now(&exactly(&["10.0.0.1"]), &dns_obs(Some("NOERROR"), &[]));
+            assert!(j.reasons.contains(&"answers_exactly: expected exactly 10.0.0.1, observed no answers".to_owned()));
+        }
+
+        #[test]
+        fn dns_answers_match_both_ways() {
+            let obs = dns_obs(Some("NOERROR"), &["10.0.0.1", "10.0.0.2"]);
+            let matching = |p: &str| dns_expect(DnsExpect { answers_match: Some(re(p)), ..Default::default() });
+            assert_eq!(judge_now(&matching("^10\\.0\\.0\\.\\d+$"), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&matching("\\.1$"), &obs);
+            assert_eq!(
+                j.reasons,
+                [
+                    "answers_match: expected every answer matching /\\.1$/, observed 10.0.0.1, 10.0.0.2 (10.0.0.2 does not match)"
+                ]
+            );
+            // No answer at all does not vacuously match.
+            let none = dns_expect(DnsExpect { min_answers: 0, answers_match: Some(re(".")), ..Default::default() });
+            let j = judge_now(&none, &dns_obs(Some("NOERROR"), &[]));
+            assert_eq!(j.reasons, ["answers_match: expected every answer matching /./, observed no answers"]);
+        }
+
+        #[test]
+        fn dns_answers_exclude_both_ways() {
+            let obs = dns_obs(Some("NOERROR"), &["10.0.0.1", "203.0.113.7"]);
+            let exclude =
+                |list: &[&str]| dns_expect(DnsExpect { answers_exclude: strings(list), ..Default::default() });
+            assert_eq!(judge_now(&exclude(&["192.0.2.1"]), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&exclude(&["192.0.2.1", "203.0.113.7"]), &obs);
+            assert_eq!(
+                j.reasons,
+                [
+                    "answers_exclude: expected none of 192.0.2.1, 203.0.113.7, observed 10.0.0.1, 203.0.113.7 (has 203.0.113.7)"
+                ]
+            );
+            // Names compare case-insensitively, trailing dot ignored.
+            let names = dns_obs(Some("NOERROR"), &["Old-Gw.Example."]);
+            assert_eq!(failed_keys(&judge_now(&exclude(&["old-gw.example"]), &names)), ["answers_exclude"]);
+            // No answers: nothing excluded is present (min_answers judges emptiness).
+            let none =
+                dns_expect(DnsExpect { min_answers: 0, answers_exclude: strings(&["10.0.0.1"]), ..Default::default() });
+            assert_eq!(judge_now(&none, &dns_obs(Some("NOERROR"), &[])).outcome, Outcome::Pass);
+        }
+
+        #[test]
+        fn dns_answers_in_both_ways() {
+            let nets = |list: &[&str]| {
+                dns_expect(DnsExpect {
+                    answers_in: list.iter().map(|n| n.parse().expect("network")).collect(),
+                    ..Default::default()
+                })
+            };
+            let obs = dns_obs(Some("NOERROR"), &["10.0.0.1", "192.168.7.7"]);
+            assert_eq!(judge_now(&nets(&["10.0.0.0/8", "192.168.0.0/16"]), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&nets(&["192.168.0.0/16"]), &obs);
+            assert_eq!(
+                j.reasons,
+                [
+                    "answers_in: expected every answer in 192.168.0.0/16, observed 10.0.0.1, 192.168.7.7 (10.0.0.1 outside)"
+                ]
+            );
+            // IPv6 answers and networks.
+            let v6 = dns_obs(Some("NOERROR"), &["fd00::1"]);
+            assert_eq!(judge_now(&nets(&["fd00::/8"]), &v6).outcome, Outcome::Pass);
+            assert_eq!(failed_keys(&judge_now(&nets(&["10.0.0.0/8"]), &v6)), ["answers_in"]);
+            // An answer that is not an address is outside every network.
+            let name = dns_obs(Some("NOERROR"), &["app.test"]);
+            assert!(judge_now(&nets(&["10.0.0.0/8"]), &name).reasons[0].ends_with("(app.test outside)"));
+            // No answer at all does not vacuously pass.
+            let none = dns_expect(DnsExpect {
+                min_answers: 0,
+                answers_in: vec!["10.0.0.0/8".parse().expect("network")],
+                ..Default::default()
+            });
+            let j = judge_now(&none, &dns_obs(Some("NOERROR"), &[]));
+            assert_eq!(j.reasons, ["answers_in: expected every answer in 10.0.0.0/8, observed no answers"]);
+        }
+
+        #[test]
+        fn dns_new_expectations_need_a_response() {
+            let spec = dns_expect(DnsExpect {
+                answers_exactly: strings(&["10.0.0.1"]),
+                answers_match: Some(re(".")),
+                answers_exclude: strings(&["10.0.0.2"]),
+                answers_in: vec!["10.0.0.0/8".parse().expect("network")],
+                ..Default::default()
+            });
+            assert_eq!(failed_keys(&judge_now(&spec, &dns_obs(None, &[]))), ["response"]);
+        }
+
+        // ---- tls: issuer_matches, chain_valid_days_min, fingerprint_sha256 -----------------------------------
+
+        fn ca_cert(not_after: i64) -> CertInfo {
+            CertInfo {
+                subject: "CN=Test CA".into(),
+                issuer: "CN=Test CA".into(),
+                names: vec![],
+                not_before: NOW - 100 * DAY,
+                not_after,
+                serial: "02".into(),
+                sha256: "11".repeat(32),
+            }
+        }
+
+        fn tls_expect(expect: TlsExpect) -> CheckSpec {
+            tls_spec(true, expect)
+        }
+
+        #[test]
+        fn tls_issuer_matches_both_ways() {
+            let obs = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
+            let issuer = |p: &str| tls_expect(TlsExpect { issuer_matches: Some(re(p)), ..Default::default() });
+            assert_eq!(judge_now(&issuer("^CN=Test CA$"), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&issuer("HSCN"), &obs);
+            assert_eq!(j.reasons, ["issuer_matches: expected an issuer matching /HSCN/, observed CN=Test CA"]);
+        }
+
+        #[test]
+        fn tls_chain_valid_days_min_judges_the_earliest_expiry_in_the_chain() {
+            // The leaf has 300 days, the CA 20.
+            let chain = vec![cert(&["app.test"], NOW + 300 * DAY + 5), ca_cert(NOW + 20 * DAY + 5)];
+            let obs = tls_obs(chain, Some(true), None, "1.3");
+            let spec = |days| tls_expect(TlsExpect { chain_valid_days_min: Some(days), ..Default::default() });
+            assert_eq!(judge_now(&spec(20), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&spec(21), &obs);
+            assert_eq!(
+                j.reasons,
+                [
+                    "chain_valid_days_min: expected every certificate of the chain valid ≥ 21 more days, observed CN=Test CA expires first, in 20 days"
+                ]
+            );
+            // valid_days_min only sees the leaf.
+            let leaf_only = tls_expect(TlsExpect { valid_days_min: Some(21), ..Default::default() });
+            assert_eq!(judge_now(&leaf_only, &obs).outcome, Outcome::Pass);
+            // An expired certificate anywhere in the chain fails any minimum.
+            let expired =
+                tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY), ca_cert(NOW - 3 * DAY)], Some(true), None, "1.3");
+            let j = judge_now(&spec(0), &expired);
+            assert_eq!(failed_keys(&j), ["chain_valid_days_min"]);
+            assert!(j.reasons[0].ends_with("observed CN=Test CA expired 3 days ago"), "{:?}", j.reasons);
+        }
+
+        #[test]
+        fn tls_fingerprint_sha256_both_ways() {
+            let obs = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
+            let fp = |f: &str| tls_expect(TlsExpect { fingerprint_sha256: Some(f.into()), ..Default::default() });
+            assert_eq!(judge_now(&fp(&"00".repeat(32)), &obs).outcome, Outcome::Pass);
+            // The config stores it lowercase; upper case still compares equal here.
+            let Observations::Tls(mut upper) = obs.clone() else { unreachable!() };
+            upper.chain[0].sha256 = "ab".repeat(32);
+            assert_eq!(judge_now(&fp(&"AB".repeat(32)), &Observations::Tls(upper)).outcome, Outcome::Pass);
+            let want = "01".repeat(32);
+            let j = judge_now(&fp(&want), &obs);
+            assert_eq!(
+                j.reasons,
+                [format!("fingerprint_sha256: expected leaf SHA-256 {want}, observed {}", "00".repeat(32))]
+            );
+            // Only the leaf counts, not another certificate of the chain.
+            let chain =
+                tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY), ca_cert(NOW + 900 * DAY)], Some(true), None, "1.3");
+            assert_eq!(failed_keys(&judge_now(&fp(&"11".repeat(32)), &chain)), ["fingerprint_sha256"]);
+        }
+
+        #[test]
+        fn tls_new_expectations_need_a_handshake() {
+            let spec = tls_expect(TlsExpect {
+                issuer_matches: Some(re(".")),
+                chain_valid_days_min: Some(1),
+                fingerprint_sha256: Some("00".repeat(32)),
+                ..Default::default()
+            });
+            let j = judge_now(&spec, &tls_obs(vec![], None, Some(Failure::TlsHandshake), "1.3"));
+            assert_eq!(failed_keys(&j), ["handshake"]);
+        }
+
+        // ---- http: status ranges, body_not_matches, header_matches -------------------------------------------
+
+        #[test]
+        fn status_range_formatting() {
+            assert_eq!(status_range((200, 200)), "200");
+            assert_eq!(status_range((200, 299)), "2xx");
+            assert_eq!(status_range((300, 399)), "3xx");
+            assert_eq!(status_range((500, 599)), "5xx");
+            assert_eq!(status_range((301, 308)), "301-308");
+            assert_eq!(status_range((200, 300)), "200-300");
+            assert_eq!(status_range((250, 349)), "250-349");
+            assert_eq!(status_range((200, 399)), "200-399");
+        }
+
+        #[test]
+        fn http_status_ranges_both_ways() {
+            let spec = http_spec(HttpExpect { status: vec![(200, 299), (301, 302), (503, 503)], ..Default::default() });
+            for code in [200, 204, 299, 301, 302, 503] {
+                assert_eq!(judge_now(&spec, &http_obs(Some(code), "", 5)).outcome, Outcome::Pass, "{code}");
+            }
+            for code in [199, 300, 303, 404, 500, 502, 504] {
+                let j = judge_now(&spec, &http_obs(Some(code), "", 5));
+                assert_eq!(j.reasons, [format!("status: expected 2xx or 301-302 or 503, observed {code}")]);
+            }
+        }
+
+        #[test]
+        fn http_body_not_matches_both_ways() {
+            let spec = http_spec(HttpExpect { body_not_matches: Some(re("(?i)maintenance")), ..Default::default() });
+            let j = judge_now(&spec, &http_obs(Some(200), "service ok", 5));
+            assert_eq!(j.outcome, Outcome::Pass);
+            assert_eq!(j.evaluations[1].observed, "no match");
+            let j = judge_now(&spec, &http_obs(Some(200), "Down for Maintenance until 06:00", 5));
+            assert_eq!(
+                j.reasons,
+                [
+                    "body_not_matches: expected no body match for /(?i)maintenance/, observed body contains \"Maintenance\""
+                ]
+            );
+            // A long match is shown cut to 80 characters.
+            let long = http_spec(HttpExpect { body_not_matches: Some(re("x+")), ..Default::default() });
+            let j = judge_now(&long, &http_obs(Some(200), &"x".repeat(500), 5));
+            assert!(
+                j.reasons[0].ends_with(&format!("observed body contains \"{}\"", "x".repeat(80))),
+                "{:?}",
+                j.reasons
+            );
+        }
+
+        fn with_headers(obs: Observations, headers: &[(&str, &str)]) -> Observations {
+            let Observations::Http(mut o) = obs else { unreachable!() };
+            o.headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Observations::Http(o)
+        }
+
+        #[test]
+        fn http_header_matches_both_ways() {
+            let obs = with_headers(http_obs(Some(200), "{}", 5), &[("content-type", "application/json")]);
+            let spec = |list: &[(&str, &str)]| {
+                http_spec(HttpExpect {
+                    header_matches: list.iter().map(|(n, p)| (n.to_string(), re(p))).collect(),
+                    ..Default::default()
+                })
+            };
+            assert_eq!(judge_now(&spec(&[("content-type", "json")]), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&spec(&[("content-type", "json"), ("x-foo", "bar")]), &obs);
+            assert_eq!(j.reasons, ["header_matches: expected header x-foo matching /bar/, observed no x-foo header"]);
+            let j = judge_now(&spec(&[("content-type", "^text/html")]), &obs);
+            assert_eq!(
+                j.reasons,
+                [
+                    "header_matches: expected header content-type matching /^text/html/, observed content-type: application/json"
+                ]
+            );
+        }
+
+        /// A probe failure after the status line (too many redirects, a body cut short, a timeout reading the
+        /// body) must not be judged as a complete response.
+        #[test]
+        fn http_failure_after_the_status_is_not_a_pass() {
+            for (status, failure) in
+                [(302, Failure::Protocol), (200, Failure::ConnectionReset), (200, Failure::Timeout)]
+            {
+                let Observations::Http(mut o) = http_obs(Some(status), "", 5) else { unreachable!() };
+                o.failure = Some(failure);
+                o.detail = Some("more than 1 redirects".into());
+                let spec = http_spec(HttpExpect { status: vec![(status, status)], ..Default::default() });
+                let j = judge_now(&spec, &Observations::Http(o));
+                assert_eq!(j.outcome, Outcome::Fail, "{status} with {failure}: {j:?}");
+                assert!(j.reasons.iter().any(|r| r.contains(failure.as_str())), "{:?}", j.reasons);
+            }
+        }
+
+        #[test]
+        fn http_new_expectations_need_a_response() {
+            let spec = http_spec(HttpExpect {
+                status: vec![(200, 299)],
+                body_not_matches: Some(re("x")),
+                header_matches: vec![("x-foo".into(), re("."))],
+                ..Default::default()
+            });
+            assert_eq!(failed_keys(&judge_now(&spec, &http_obs(None, "", 0))), ["response"]);
+        }
+
+        // ---- mtu and egress ----------------------------------------------------------------------------------
+
+        fn mtu_spec(path_mtu_min: Option<u16>) -> CheckSpec {
+            CheckSpec::Mtu(MtuCheck {
+                target: "127.0.0.1".into(),
+                min: 576,
+                expect: gonogo_config::MtuExpect { path_mtu_min },
+                ..Default::default()
+            })
+        }
+
+        fn mtu_obs(path_mtu: Option<u32>, interface_mtu: Option<u32>) -> Observations {
+            Observations::Mtu(MtuObservations {
+                address: Some("127.0.0.1".parse().expect("ip")),
+                interface: Some("lo".into()),
+                interface_mtu,
+                path_mtu,
+                probes: vec![MtuStep {
+                    size: 576,
+                    outcome: if path_mtu.is_some() { MtuOutcome::Ok } else { MtuOutcome::Lost },
+                    reported_mtu: None,
+                    reported_by: None,
+                }],
+                failure: if path_mtu.is_none() { Some(Failure::Timeout) } else { None },
+                detail: path_mtu.is_none().then(|| "no reply to two 576-byte echo requests".into()),
+            })
+        }
+
+        #[test]
+        fn mtu_path_mtu_min_both_ways() {
+            assert_eq!(judge_now(&mtu_spec(None), &mtu_obs(Some(1400), Some(1500))).outcome, Outcome::Pass);
+            assert_eq!(judge_now(&mtu_spec(Some(1400)), &mtu_obs(Some(1400), Some(1500))).outcome, Outcome::Pass);
+            let j = judge_now(&mtu_spec(Some(1500)), &mtu_obs(Some(1400), Some(1500)));
+            assert_eq!(j.reasons, ["path_mtu_min: expected ≥ 1500 bytes, observed 1400 bytes (interface MTU 1500)"]);
+            let j = judge_now(&mtu_spec(Some(1500)), &mtu_obs(Some(1400), None));
+            assert_eq!(j.reasons, ["path_mtu_min: expected ≥ 1500 bytes, observed 1400 bytes"]);
+        }
+
+        #[test]
+        fn mtu_without_a_path_mtu_fails_with_the_probe_failure() {
+            for spec in [mtu_spec(None), mtu_spec(Some(1500))] {
+                let j = judge_now(&spec, &mtu_obs(None, Some(1500)));
+                assert_eq!(
+                    j.reasons,
+                    [
+                        "path_mtu: expected a path MTU (an echo reply at some size), observed timeout: no reply to two 576-byte echo requests"
+                    ]
+                );
+            }
+        }
+
+        fn egress_spec(nets: &[&str]) -> CheckSpec {
+            CheckSpec::Egress(EgressCheck {
+                url: "http://127.0.0.1/ip".into(),
+                expect: EgressExpect { egress_in: nets.iter().map(|n| n.parse().expect("network")).collect() },
+                ..Default::default()
+            })
+        }
+
+        fn egress_obs(status: Option<u16>, address: Option<&str>, failure: Option<Failure>) -> Observations {
+            Observations::Egress(EgressObservations {
+                status,
+                address: address.map(|a| a.parse::<IpAddr>().expect("ip")),
+                raw: address.map(str::to_owned),
+                time: Some(ms(3)),
+                failure,
+                detail: failure.map(|_| "the service's answer holds no IP address: \"hello\"".into()),
+            })
+        }
+
+        #[test]
+        fn egress_in_both_ways() {
+            let obs = egress_obs(Some(200), Some("127.0.0.9"), None);
+            assert_eq!(judge_now(&egress_spec(&["127.0.0.0/8"]), &obs).outcome, Outcome::Pass);
+            assert_eq!(judge_now(&egress_spec(&["10.0.0.0/8", "127.0.0.9/32"]), &obs).outcome, Outcome::Pass);
+            let j = judge_now(&egress_spec(&["10.0.0.0/8", "155.231.0.0/16"]), &obs);
+            assert_eq!(
+                j.reasons,
+                ["egress_in: expected an egress address in 10.0.0.0/8, 155.231.0.0/16, observed 127.0.0.9"]
+            );
+            let v6 = egress_obs(Some(200), Some("::1"), None);
+            assert_eq!(judge_now(&egress_spec(&["::1/128"]), &v6).outcome, Outcome::Pass);
+            assert_eq!(failed_keys(&judge_now(&egress_spec(&["127.0.0.0/8"]), &v6)), ["egress_in"]);
+        }
+
+        #[test]
+        fn egress_without_an_address_fails_on_address() {
+            let j = judge_now(&egress_spec(&["127.0.0.0/8"]), &egress_obs(Some(200), None, Some(Failure::Protocol)));
+            assert_eq!(
+                j.reasons,
+                [
+                    "address: expected the service to report this site's public address, observed protocol: the service's answer holds no IP address: \"hello\""
+                ]
+            );
+            let j = judge_now(&egress_spec(&["127.0.0.0/8"]), &egress_obs(None, None, None));
+            assert_eq!(failed_keys(&j), ["address"]);
+        }
+
+        // ---- judge_check: fallback_tcp -----------------------------------------------------------------------
+
+        fn check(spec: CheckSpec, expect_failure: bool) -> Check {
+            Check {
+                name: "c".into(),
+                phases: vec!["commissioning".into()],
+                required: true,
+                timeout: ms(500),
+                expect_failure,
+                retries: 0,
+                retry_interval: ms(1000),
+                depends_on: vec![],
+                ip: IpMode::Any,
+                source: None,
+                line: 1,
+                spec,
+            }
+        }
+
+        fn icmp_with_fallback(rtts: &[Option<u64>], connected: Option<bool>) -> Observations {
+            let Observations::Icmp(mut o) = icmp_obs(rtts) else { unreachable!() };
+            o.fallback_tcp = connected.map(|ok| {
+                let Observations::Tcp(t) =
+                    (if ok { tcp_obs(&[Some(1)], None) } else { tcp_obs(&[None], Some(Failure::ConnectionRefused)) })
+                else {
+                    unreachable!()
+                };
+                t
+            });
+            Observations::Icmp(o)
+        }
+
+        fn judge_c(c: &Check, obs: &Observations) -> Judgement {
+            judge_check(c, Measured::Observed(obs), NOW)
+        }
+
+        #[test]
+        fn fallback_tcp_connected_makes_lost_icmp_inconclusive() {
+            let c = check(icmp_spec(IcmpExpect::default()), false);
+            let j = judge_c(&c, &icmp_with_fallback(&[None, None], Some(true)));
+            assert_eq!(j.outcome, Outcome::Inconclusive);
+            assert_eq!(
+                j.reasons,
+                [
+                    "no echo reply, but a TCP connect to 127.0.0.1:80 succeeded: ICMP is probably filtered on the path, so \
+                  reachability cannot be decided from ICMP"
+                ]
+            );
+            let fb = j.evaluations.last().expect("fallback evaluation");
+            assert_eq!((fb.expectation.as_str(), fb.met, fb.observed.as_str()), ("fallback_tcp", true, "connected"));
+            // The ICMP evaluations stay for the record.
+            assert!(j.evaluations.iter().any(|e| e.expectation == "reply" && !e.met));
+        }
+
+        #[test]
+        fn fallback_tcp_failed_keeps_the_fail_and_adds_its_reason() {
+            let c = check(icmp_spec(IcmpExpect::default()), false);
+            let j = judge_c(&c, &icmp_with_fallback(&[None, None], Some(false)));
+            assert_eq!(j.outcome, Outcome::Fail);
+            assert_eq!(failed_keys(&j), ["reply", "fallback_tcp"]);
+            assert_eq!(
+                j.reasons[1],
+                "fallback_tcp: expected a TCP connect to 127.0.0.1:80, observed connection_refused: Connection refused (os error 111)"
+            );
+        }
+
+        #[test]
+        fn fallback_tcp_is_ignored_when_echoes_were_answered_or_none_ran() {
+            let c = check(icmp_spec(IcmpExpect::default()), false);
+            let j = judge_c(&c, &icmp_with_fallback(&[Some(1), Some(1)], Some(false)));
+            assert_eq!(j.outcome, Outcome::Pass);
+            assert!(j.evaluations.iter().all(|e| e.expectation != "fallback_tcp"));
+            // Echoes answered but too slow: a TCP fallback cannot rescue a measured failure.
+            let slow = check(icmp_spec(IcmpExpect { rtt_p95_max: Some(ms(1)), ..Default::default() }), false);
+            assert_eq!(judge_c(&slow, &icmp_with_fallback(&[Some(5)], Some(true))).outcome, Outcome::Fail);
+            // No fallback configured (none ran): a plain fail.
+            let j = judge_c(&c, &icmp_with_fallback(&[None], None));
+            assert_eq!((j.outcome, failed_keys(&j)), (Outcome::Fail, vec!["reply"]));
+        }
+
+        #[test]
+        fn judge_check_without_extras_is_judge() {
+            let c = check(http_spec(HttpExpect::default()), false);
+            let obs = http_obs(Some(503), "", 5);
+            assert_eq!(judge_c(&c, &obs), judge_now(&c.spec, &obs));
+            assert_eq!(judge_check(&c, Measured::Error("no CA file"), NOW), Judgement::error("no CA file".into()));
+        }
+
+        /// With `expect_failure` the fallback is not consulted: ICMP lost counts as unreachable even when the
+        /// TCP fallback connected, so "the old path must be down" passes while the host answers on TCP.
+        #[test]
+        fn expect_failure_with_a_connected_tcp_fallback_is_not_a_pass() {
+            let c = check(icmp_spec(IcmpExpect::default()), true);
+            let j = judge_c(&c, &icmp_with_fallback(&[None, None], Some(true)));
+            assert_ne!(j.outcome, Outcome::Pass, "{j:?}");
+            assert!(j.reasons.iter().any(|r| r.contains("TCP")), "{:?}", j.reasons);
+        }
+
+        #[test]
+        fn expect_failure_with_a_failed_tcp_fallback_passes() {
+            let c = check(icmp_spec(IcmpExpect::default()), true);
+            let j = judge_c(&c, &icmp_with_fallback(&[None, None], Some(false)));
+            assert_eq!(j.outcome, Outcome::Pass, "{j:?}");
+        }
+
+        // ---- expect_failure: every observation kind ----------------------------------------------------------
+
+        /// `expect_failure` on `spec` with `obs`: (outcome, the evaluation's observed text).
+        fn inverted(spec: CheckSpec, obs: &Observations) -> (Outcome, String) {
+            let j = judge_c(&check(spec, true), obs);
+            assert_eq!(j.evaluations.len(), 1, "{j:?}");
+            let ev = &j.evaluations[0];
+            assert_eq!((ev.expectation.as_str(), ev.expected.as_str()), ("expect_failure", "the target unreachable"));
+            assert_eq!(ev.met, j.outcome == Outcome::Pass);
+            match j.outcome {
+                Outcome::Pass => assert!(j.reasons.is_empty()),
+                _ => assert_eq!(j.reasons, [ev.sentence()]),
+            }
+            (j.outcome, ev.observed.clone())
+        }
+
+        fn pass(observed: &str) -> (Outcome, String) {
+            (Outcome::Pass, format!("unreachable: {observed}"))
+        }
+
+        fn fail(observed: &str) -> (Outcome, String) {
+            (Outcome::Fail, format!("reachable: {observed}"))
+        }
+
+        #[test]
+        fn expect_failure_icmp_and_tcp() {
+            let spec = icmp_spec(IcmpExpect::default());
+            assert_eq!(inverted(spec.clone(), &icmp_obs(&[None, None, None])), pass("0 of 3 echoes answered"));
+            assert_eq!(inverted(spec.clone(), &icmp_obs(&[None, Some(1), None])), fail("1 of 3 echoes answered"));
+            // Passing its own expectations or not does not matter: any answer is reachable.
+            let strict = icmp_spec(IcmpExpect { loss_max: Some(0.0), ..Default::default() });
+            assert_eq!(inverted(strict, &icmp_obs(&[None, Some(1)])), fail("1 of 2 echoes answered"));
+            assert_eq!(
+                inverted(tcp_spec(None), &tcp_obs(&[None, None], Some(Failure::ConnectionRefused))),
+                pass("0 of 2 connects succeeded")
+            );
+            assert_eq!(
+                inverted(tcp_spec(None), &tcp_obs(&[None, Some(1)], Some(Failure::Timeout))),
+                fail("1 of 2 connects succeeded")
+            );
+        }
+
+        #[test]
+        fn expect_failure_dns() {
+            let spec = dns_spec("NOERROR", 1, &[]);
+            assert_eq!(inverted(spec.clone(), &dns_obs(None, &[])), pass("timeout"));
+            assert_eq!(
+                inverted(spec.clone(), &dns_obs(Some("NOERROR"), &["10.0.0.1"])),
+                fail("127.0.0.1:53/udp answered NOERROR")
+            );
+            assert_eq!(inverted(spec, &dns_obs(Some("SERVFAIL"), &[])), fail("127.0.0.1:53/udp answered SERVFAIL"));
+        }
+
+        #[test]
+        fn expect_failure_tls() {
+            let spec = tls_spec(true, TlsExpect::default());
+            let refused = tls_obs(vec![], None, Some(Failure::ConnectionRefused), "1.3");
+            assert_eq!(inverted(spec.clone(), &refused), pass("connection_refused: handshake failed"));
+            let up = tls_obs(vec![cert(&["app.test"], NOW + 90 * DAY)], Some(true), None, "1.3");
+            assert_eq!(inverted(spec.clone(), &up), fail("a TLS handshake completed"));
+            // A chain that does not verify still shows the service is there.
+            let bad =
+                tls_obs(vec![cert(&["app.test"], NOW - DAY)], Some(false), Some(Failure::CertificateInvalid), "1.3");
+            assert_eq!(inverted(spec, &bad).0, Outcome::Fail);
+        }
+
+        #[test]
+        fn expect_failure_http() {
+            let spec = http_spec(HttpExpect::default());
+            assert_eq!(inverted(spec.clone(), &http_obs(None, "", 0)), pass("timeout"));
+            assert_eq!(inverted(spec.clone(), &http_obs(Some(200), "ok", 3)), fail("HTTP 200"));
+            assert_eq!(inverted(spec, &http_obs(Some(503), "", 3)), fail("HTTP 503"));
+        }
+
+        #[test]
+        fn expect_failure_mtu_and_egress() {
+            assert_eq!(
+                inverted(mtu_spec(None), &mtu_obs(None, Some(1500))),
+                pass("timeout: no reply to two 576-byte echo requests")
+            );
+            assert_eq!(inverted(mtu_spec(None), &mtu_obs(Some(1400), Some(1500))), fail("path MTU 1400"));
+            let spec = egress_spec(&["10.0.0.0/8"]);
+            let down = egress_obs(None, None, Some(Failure::Protocol));
+            assert_eq!(
+                inverted(spec.clone(), &down),
+                pass("protocol: the service's answer holds no IP address: \"hello\"")
+            );
+            assert_eq!(inverted(spec.clone(), &egress_obs(Some(200), Some("127.0.0.9"), None)), fail("HTTP 200"));
+            assert_eq!(inverted(spec, &egress_obs(None, None, None)), pass("no answer"));
+        }
+
+        #[test]
+        fn expect_failure_keeps_errors_and_counts_an_overrun_as_unreachable() {
+            let c = check(tcp_spec(None), true);
+            let j = judge_check(&c, Measured::Error("source 10.9.9.9 is not an address of this host"), NOW);
+            assert_eq!(j.outcome, Outcome::Error);
+            assert_eq!(j.reasons, ["source 10.9.9.9 is not an address of this host"]);
+            let j = judge_check(&c, Measured::Overran(ms(2500)), NOW);
+            assert_eq!(j.outcome, Outcome::Pass);
+            assert_eq!(j.evaluations.len(), 1);
+            assert_eq!(j.evaluations[0].observed, "unreachable: no answer within 2.50s");
+            assert!(j.reasons.is_empty());
+        }
     }
 }

@@ -54,15 +54,21 @@ impl fmt::Debug for TestCa {
 impl TestCa {
     /// A new self-signed CA whose subject is `O=gonogo test, CN=<name>`, valid from a day ago for ten years.
     pub fn new(name: &str) -> TestCa {
+        let now = SystemTime::now();
+        TestCa::valid_between(name, now - DAY, now + 3650 * DAY)
+    }
+
+    /// A new self-signed CA as [`TestCa::new`], valid from `not_before` to `not_after` (whole seconds): for
+    /// a chain whose CA expires before its leaf.
+    pub fn valid_between(name: &str, not_before: SystemTime, not_after: SystemTime) -> TestCa {
         let key = KeyPair::generate().expect("generate a CA key");
         let mut params = CertificateParams::default();
         params.distinguished_name = dn(name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages =
             vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let now = SystemTime::now();
-        params.not_before = datetime(now - DAY);
-        params.not_after = datetime(now + 3650 * DAY);
+        params.not_before = datetime(not_before);
+        params.not_after = datetime(not_after);
         let cert = params.self_signed(&key).expect("self-sign the CA certificate");
         let pem = cert.pem();
         let file = temp_file(pem.as_bytes());
