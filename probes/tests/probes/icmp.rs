@@ -25,6 +25,7 @@ fn params(target: &str, count: u32) -> IcmpParams {
         interval: Duration::from_millis(50),
         size: 56,
         timeout: Duration::from_secs(2),
+        ..Default::default()
     }
 }
 
@@ -51,7 +52,7 @@ async fn ping(clients: &Arc<IcmpClients>, p: IcmpParams) -> Option<IcmpObservati
         Ok(Observations::Icmp(o)) => Some(o),
         Ok(other) => panic!("ICMP probe returned {other:?}"),
         Err(ProbeError::Permission(msg)) if !has_cap_net_raw() => {
-            eprintln!("skipping ICMP test: {msg}");
+            eprintln!("SKIPPED: ICMP test: {msg}");
             None
         }
         Err(e) => panic!("ICMP probe could not measure: {e}"),
@@ -80,7 +81,7 @@ async fn loopback_v4_answers_every_echo() {
 #[tokio::test]
 async fn loopback_v6_answers_every_echo() {
     if !has_ipv6_loopback() {
-        eprintln!("skipping: this machine has no IPv6 loopback (::1)");
+        eprintln!("SKIPPED: this machine has no IPv6 loopback (::1)");
         return;
     }
     let clients = Arc::new(IcmpClients::new());
@@ -150,7 +151,7 @@ async fn the_socket_kind_is_raw_with_cap_net_raw() {
     match clients.socket(IpAddr::V4(Ipv4Addr::LOCALHOST)).await {
         Ok(kind) if has_cap_net_raw() => assert_eq!(kind, IcmpSocket::Raw),
         Ok(kind) => assert_eq!(kind, IcmpSocket::Datagram),
-        Err(ProbeError::Permission(msg)) if !has_cap_net_raw() => eprintln!("skipping: {msg}"),
+        Err(ProbeError::Permission(msg)) if !has_cap_net_raw() => eprintln!("SKIPPED: {msg}"),
         Err(e) => panic!("{e}"),
     }
     // The IPv4 outcome is kept; IPv6 was never asked for, so nothing was opened for it.
@@ -175,6 +176,64 @@ async fn count_zero_cannot_measure() {
     assert!(matches!(probe.run().await, Err(ProbeError::Local(_))));
 }
 
+// ---- Socket options on loopback -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn source_address_on_loopback() {
+    // A raw (or datagram) ICMP socket bound to 127.0.0.2 only receives what is addressed to 127.0.0.2: the replies
+    // arriving shows they were sent there, i.e. the requests left from 127.0.0.2.
+    let clients = Arc::new(IcmpClients::new());
+    let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let Some(o) = ping(&clients, IcmpParams { source: Some(from), ..params("127.0.0.1", 3) }).await else { return };
+    assert_all_answered(&o, 3);
+    // Options live on their own socket; the shared one still serves plain echoes alongside.
+    let Some(o) = ping(&clients, params("127.0.0.1", 2)).await else { return };
+    assert_all_answered(&o, 2);
+}
+
+#[tokio::test]
+async fn a_source_address_this_host_does_not_own_cannot_measure() {
+    // Binding fails locally (EADDRNOTAVAIL): nothing is sent to 127.0.0.1, let alone from 10.9.9.9.
+    let clients = Arc::new(IcmpClients::new());
+    let probe = IcmpProbe::new(
+        IcmpParams { source: Some("10.9.9.9".parse().expect("ip")), ..params("127.0.0.1", 2) },
+        Arc::clone(&clients),
+    );
+    match probe.run().await {
+        Err(ProbeError::Local(msg)) => {
+            assert!(msg.starts_with("source address 10.9.9.9 is not an address of this host ("), "{msg}");
+            assert!(msg.contains("ip -brief address"), "{msg}");
+        }
+        Err(ProbeError::Permission(msg)) if !has_cap_net_raw() => eprintln!("SKIPPED: {msg}"),
+        other => panic!("expected a local error naming the source address, got {other:?}"),
+    }
+    // A source of the other family is refused before any socket is opened.
+    let probe =
+        IcmpProbe::new(IcmpParams { source: Some("::1".parse().expect("ip")), ..params("127.0.0.1", 1) }, clients);
+    let Err(ProbeError::Local(msg)) = probe.run().await else { panic!("expected a local error") };
+    assert!(msg.contains("source address ::1 is IPv6 but the target 127.0.0.1 is not"), "{msg}");
+}
+
+#[tokio::test]
+async fn ttl_and_dont_fragment_on_loopback() {
+    let clients = Arc::new(IcmpClients::new());
+    // Loopback is one hop: TTL 1 arrives.
+    let Some(o) = ping(&clients, IcmpParams { ttl: Some(1), ..params("127.0.0.1", 2) }).await else { return };
+    assert_all_answered(&o, 2);
+    // DF with 1500-byte packets: loopback's MTU is 65536, so they pass whole.
+    let df = IcmpParams { dont_fragment: true, size: 1472, ..params("127.0.0.1", 2) };
+    let Some(o) = ping(&clients, df).await else { return };
+    assert_all_answered(&o, 2);
+    assert_eq!(o.too_big, None);
+    if has_ipv6_loopback() {
+        let v6 = IcmpParams { dont_fragment: true, ttl: Some(1), size: 1452, ..params("::1", 2) };
+        assert_all_answered(&ping(&clients, v6).await.expect("ICMP permitted"), 2);
+    }
+    // TTL 0 cannot leave this host.
+    let probe = IcmpProbe::new(IcmpParams { ttl: Some(0), ..params("127.0.0.1", 1) }, clients);
+    assert!(matches!(probe.run().await, Err(ProbeError::Local(msg)) if msg.contains("ttl 0")));
+}
+
 #[test]
 fn budget_is_schedule_plus_timeout_plus_resolution_for_names() {
     let clients = Arc::new(IcmpClients::new());
@@ -184,6 +243,7 @@ fn budget_is_schedule_plus_timeout_plus_resolution_for_names() {
         interval: Duration::from_secs(1),
         size: 56,
         timeout: Duration::from_secs(2),
+        ..Default::default()
     };
     let probe = IcmpProbe::new(p.clone(), Arc::clone(&clients));
     assert_eq!(probe.kind(), Kind::Icmp);
@@ -251,11 +311,77 @@ pub(crate) const TEST_HOST_AND_UNREACHABLE_ROUTE: &str = "ip link set lo up \
     && sysctl -qw net.ipv4.neigh.veth0.mcast_solicit=1 net.ipv4.neigh.veth0.retrans_time_ms=100 \
     && ip route add unreachable 10.6.0.0/16";
 
+/// Shell commands that give a fresh namespace a routed path with a narrow hop, and a narrow direct link:
+///
+/// ```text
+///  this namespace               router (forwarding)                 host B
+///  a0 10.7.0.1/24  ──────────── r0 10.7.0.254/24
+///     fd00:7::1/64  MTU 1500       fd00:7::254/64
+///                               r1 10.8.0.254/24  ───────────────── b0 10.8.0.2/24
+///                                  fd00:8::254/64  MTU 1400            fd00:8::2/64  MTU 1400
+///
+///  d0 10.5.0.1/24  ───────────────────────────────────────────────── host D  d1 10.5.0.2/24
+///                   MTU 1400 (both ends)
+/// ```
+///
+/// The router and the hosts are namespaces of their own, created here without names and held by `sleep`s that
+/// are killed when this shell exits or dies (as in [`TEST_HOST_AND_UNREACHABLE_ROUTE`]); routes name only these
+/// prefixes (no default route anywhere). The router does not rate-limit its ICMP errors, so every echo that is too
+/// big or runs out of hops gets its "fragmentation needed" / "packet too big" / "time exceeded". Host D knows no
+/// route beyond its own link: echoes to it from another source go unanswered.
+pub(crate) const ROUTED_TEST_HOSTS: &str = "ip link set lo up \
+    && sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+    && ip link add a0 type veth peer name r0 \
+    && ip link add r1 type veth peer name b0 \
+    && ip link add d0 mtu 1400 type veth peer name d1 mtu 1400 \
+    && { setpriv --pdeathsig KILL unshare --net sleep 120 & } && router=$! \
+    && { setpriv --pdeathsig KILL unshare --net sleep 120 & } && hostb=$! \
+    && { setpriv --pdeathsig KILL unshare --net sleep 120 & } && hostd=$! \
+    && trap 'kill $router $hostb $hostd' EXIT \
+    && for pid in $router $hostb $hostd; do \
+         while [ \"$(readlink /proc/$pid/ns/net)\" = \"$(readlink /proc/$$/ns/net)\" ]; do sleep 0.01; done; done \
+    && ip link set r0 netns $router && ip link set r1 netns $router \
+    && ip link set b0 netns $hostb && ip link set d1 netns $hostd \
+    && nsenter --net=/proc/$router/ns/net sh -ec 'ip link set lo up; \
+        sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+            net.ipv6.conf.r0.accept_dad=0 net.ipv6.conf.r1.accept_dad=0; \
+        sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
+            net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0; \
+        ip addr add 10.7.0.254/24 dev r0; ip -6 addr add fd00:7::254/64 dev r0 nodad; ip link set r0 up; \
+        ip link set r1 mtu 1400; ip addr add 10.8.0.254/24 dev r1; ip -6 addr add fd00:8::254/64 dev r1 nodad; \
+        ip link set r1 up' \
+    && nsenter --net=/proc/$hostb/ns/net sh -ec 'ip link set lo up; ip link set b0 mtu 1400; \
+        sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.b0.accept_dad=0; \
+        ip addr add 10.8.0.2/24 dev b0; ip -6 addr add fd00:8::2/64 dev b0 nodad; ip link set b0 up; \
+        ip route add 10.7.0.0/24 via 10.8.0.254; ip -6 route add fd00:7::/64 via fd00:8::254' \
+    && nsenter --net=/proc/$hostd/ns/net sh -ec 'ip link set lo up; \
+        ip addr add 10.5.0.2/24 dev d1; ip link set d1 up' \
+    && sysctl -qw net.ipv6.conf.a0.accept_dad=0 net.ipv6.conf.d0.accept_dad=0 \
+    && ip addr add 10.7.0.1/24 dev a0 && ip -6 addr add fd00:7::1/64 dev a0 nodad && ip link set a0 up \
+    && ip route add 10.8.0.0/24 via 10.7.0.254 && ip -6 route add fd00:8::/64 via fd00:7::254 \
+    && ip addr add 10.5.0.1/24 dev d0 && ip link set d0 up";
+
+/// Ping each of `targets` until it answers (three tries of a second at most), so that the first echoes of a test
+/// do not race ARP / neighbour discovery on links that have just come up, on a loaded machine.
+pub(crate) async fn warm_up(clients: &Arc<IcmpClients>, targets: &[&str]) {
+    for target in targets {
+        let p = IcmpParams { timeout: Duration::from_secs(1), ..params(target, 1) };
+        let mut answered = false;
+        for _try in 0..3 {
+            if ping(clients, p.clone()).await.expect("ICMP permitted").received == 1 {
+                answered = true;
+                break;
+            }
+        }
+        assert!(answered, "test host {target} never answered: the namespace setup is broken");
+    }
+}
+
 /// Whether this test runs as the inner half of [`run_in_fresh_netns`].
 pub(crate) fn in_netns() -> bool {
     let inside = std::env::var_os(IN_NETNS).is_some();
     if !inside {
-        eprintln!("skipping: this test only runs inside the network namespace its outer test creates");
+        eprintln!("SKIPPED: this test only runs inside the network namespace its outer test creates");
     }
     inside
 }
@@ -272,7 +398,7 @@ pub(crate) fn run_in_fresh_netns(name: &str, setup: &str, exec_prefix: &str) -> 
         .status()
         .is_ok_and(|s| s.success());
     if !usable {
-        eprintln!("skipping {name}: cannot create a network namespace here (needs root and unshare)");
+        eprintln!("SKIPPED: {name}: cannot create a network namespace here (needs root and unshare)");
         return false;
     }
     let exe = std::env::current_exe().expect("path of this test binary");
@@ -387,6 +513,20 @@ async fn netns_unprivileged_datagram_socket() {
     if has_ipv6_loopback() {
         assert_all_answered(&ping(&clients, netns_params("::1", 3)).await.expect("datagram socket"), 3);
     }
+    // Socket options on datagram sockets of their own: TTL, DF and a source address.
+    for (target, source) in [("127.0.0.1", "127.0.0.3"), ("::1", "::1")] {
+        if target == "::1" && !has_ipv6_loopback() {
+            continue;
+        }
+        let p = IcmpParams {
+            ttl: Some(3),
+            dont_fragment: true,
+            source: Some(source.parse().expect("ip")),
+            size: 1400,
+            ..netns_params(target, 3)
+        };
+        assert_all_answered(&ping(&clients, p).await.expect("datagram socket"), 3);
+    }
     // The kernel owns the identifier, so only sequence blocks keep these apart: 20 probes of one address at once,
     // and 50 addresses at once.
     let mut tasks = tokio::task::JoinSet::new();
@@ -425,4 +565,90 @@ async fn netns_without_any_icmp_socket() {
     // The failure is kept: the second probe of a family gets the same error without a new attempt.
     let again = IcmpProbe::new(netns_params("127.0.0.2", 1), clients);
     assert!(matches!(again.run().await, Err(ProbeError::Permission(_))));
+}
+
+#[test]
+fn dont_fragment_ttl_and_source_on_a_routed_path() {
+    run_in_fresh_netns("icmp::netns_dont_fragment_ttl_and_source_on_a_routed_path", ROUTED_TEST_HOSTS, "");
+}
+
+#[tokio::test]
+#[ignore = "runs inside a fresh network namespace, through `dont_fragment_ttl_and_source_on_a_routed_path`"]
+async fn netns_dont_fragment_ttl_and_source_on_a_routed_path() {
+    if !in_netns() {
+        return;
+    }
+    let clients = Arc::new(IcmpClients::new());
+    warm_up(&clients, &["10.8.0.2", "fd00:8::2", "10.5.0.2"]).await;
+    let ping = |p: IcmpParams| {
+        let clients = Arc::clone(&clients);
+        async move { ping(&clients, p).await.expect("ICMP permitted") }
+    };
+    let df = |target: &str, size: usize| IcmpParams { dont_fragment: true, size, ..netns_params(target, 3) };
+
+    // DF, 1500-byte packets (1472 bytes of payload) towards host B: the router's next hop has MTU 1400, so it
+    // answers "fragmentation needed" with that MTU.
+    let o = ping(df("10.8.0.2", 1472)).await;
+    assert_eq!((o.sent, o.received), (3, 0), "{o:?}");
+    assert_eq!(o.failure, Some(Failure::Unreachable), "{o:?}");
+    assert_eq!(o.too_big, Some(1400), "{o:?}");
+    let detail = o.detail.expect("detail");
+    assert_eq!(
+        detail,
+        "packet too big for the path: 1500-byte packets with DF set; path MTU 1400 (reported by 10.7.0.254); \
+         3 of 3 echo requests"
+    );
+    // 1400-byte packets fit.
+    let o = ping(df("10.8.0.2", 1372)).await;
+    assert_all_answered(&o, 3);
+    assert_eq!(o.too_big, None);
+    // Without DF the same 1500-byte echoes are fragmented (by this host, which has learnt the path MTU) and
+    // answered.
+    let o = ping(IcmpParams { size: 1472, ..netns_params("10.8.0.2", 3) }).await;
+    assert!(o.received >= 2 && o.too_big.is_none(), "{o:?}");
+
+    // The same over IPv6: "packet too big" from the router; 1500 = 40 + 8 + 1452.
+    let o = ping(df("fd00:8::2", 1452)).await;
+    assert_eq!((o.received, o.failure, o.too_big), (0, Some(Failure::Unreachable), Some(1400)), "{o:?}");
+    let detail = o.detail.expect("detail");
+    assert!(detail.contains("1500-byte packets with DF set; path MTU 1400 (reported by fd00:7::254)"), "{detail}");
+    assert_all_answered(&ping(df("fd00:8::2", 1352)).await, 3);
+
+    // Host D's link has MTU 1400 on this side too: this host refuses to send 1500-byte DF packets at all.
+    let o = ping(df("10.5.0.2", 1472)).await;
+    assert_eq!((o.received, o.failure, o.too_big), (0, Some(Failure::Unreachable), Some(1400)), "{o:?}");
+    let detail = o.detail.expect("detail");
+    assert!(
+        detail.contains(
+            "1500-byte packets with DF set; path MTU 1400 (reported by this host: the MTU of its interface d0)"
+        ),
+        "{detail}"
+    );
+    assert_all_answered(&ping(df("10.5.0.2", 1372)).await, 3);
+
+    // TTL 1 reaches the router (one hop) but not host B behind it: the router says "time to live exceeded".
+    let ttl = |target: &str, ttl: u8| IcmpParams { ttl: Some(ttl), ..netns_params(target, 2) };
+    assert_all_answered(&ping(ttl("10.7.0.254", 1)).await, 2);
+    let o = ping(ttl("10.8.0.2", 1)).await;
+    assert_eq!((o.received, o.failure), (0, Some(Failure::Unreachable)), "{o:?}");
+    assert!(o.detail.as_deref().is_some_and(|d| d.contains("time to live exceeded from 10.7.0.254")), "{o:?}");
+    assert_all_answered(&ping(ttl("10.8.0.2", 2)).await, 2);
+    let o = ping(ttl("fd00:8::2", 1)).await;
+    assert!(o.detail.as_deref().is_some_and(|d| d.contains("hop limit exceeded from fd00:7::254")), "{o:?}");
+    assert_all_answered(&ping(ttl("fd00:8::2", 2)).await, 2);
+
+    // Source: from the address on host D's link it answers; from 10.7.0.1 (also ours) it cannot, having no route
+    // back: the echoes did leave from the address asked for.
+    let from = |source: &str| IcmpParams {
+        source: Some(source.parse().expect("ip")),
+        timeout: Duration::from_millis(500),
+        ..netns_params("10.5.0.2", 2)
+    };
+    let o = ping(from("10.5.0.1")).await;
+    assert_all_answered(&o, 2);
+    let o = ping(from("10.7.0.1")).await;
+    assert_eq!((o.received, o.failure), (0, Some(Failure::Timeout)), "{o:?}");
+    // Every option together, on one more socket of its own.
+    let all = IcmpParams { ttl: Some(2), source: Some("10.7.0.1".parse().expect("ip")), ..df("10.8.0.2", 1372) };
+    assert_all_answered(&ping(all).await, 3);
 }
