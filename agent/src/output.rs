@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use gonogo_probes::Observations;
 
+use crate::compare::{CompareStatus, Comparison};
 use crate::run::{CheckResult, RunRecord};
 use crate::verdict::{Outcome, Verdict, fmt_duration, fmt_ratio};
 
@@ -159,6 +160,10 @@ fn table(run: &RunRecord, color: bool, now_unix: i64) -> String {
             let _ = writeln!(out, "    └ {reason}");
         }
     }
+    if let Some(cmp) = &run.comparison {
+        let _ = writeln!(out);
+        out.push_str(&comparison_table(run, cmp));
+    }
     let counts: Vec<String> = run.counts().iter().map(|(o, n)| format!("{n} {o}")).collect();
     let _ = writeln!(out);
     let _ = writeln!(out, "{} checks: {} · {}", run.checks.len(), counts.join(", "), fmt_duration(run.duration));
@@ -173,6 +178,35 @@ fn table(run: &RunRecord, color: bool, now_unix: i64) -> String {
     };
     let why = if run.blocking.is_empty() { String::new() } else { format!(" — {}", run.blocking.join("; ")) };
     let _ = writeln!(out, "VERDICT: {}{why}", paint(verdict, verdict_code, color));
+    out
+}
+
+/// The comparison with the baseline as text: one line per check that is not `ok`, drift beyond tolerance, and
+/// counts.
+pub fn comparison_table(run: &RunRecord, cmp: &Comparison) -> String {
+    let mut out = String::new();
+    let when = cmp.baseline_finished_at.as_deref().map(|t| format!(", finished {t}")).unwrap_or_default();
+    let _ = writeln!(out, "Compared with baseline {} ({}{when}):", cmp.baseline_id, cmp.baseline_phase);
+    let width = cmp.checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(5).max(5);
+    for c in &cmp.checks {
+        let before = c.baseline_outcome.map_or("-", Outcome::as_str);
+        let what = match c.status {
+            CompareStatus::Regression => "REGRESSION: broken by the change",
+            CompareStatus::PreExisting => "pre-existing: already failing before the change",
+            CompareStatus::Fixed => "fixed",
+            CompareStatus::New => "new: not in the baseline",
+            CompareStatus::Ok => "ok",
+        };
+        let _ = writeln!(out, "  {:<width$}  {before:>12} → {:<12}  {what}", c.name, c.outcome.as_str());
+        for d in c.exceeded() {
+            let _ = writeln!(out, "  {:<width$}    └ drift beyond tolerance: {d}", "");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} regression(s), {} pre-existing, {} fixed, {} new (run {})",
+        cmp.regressions, cmp.preexisting, cmp.fixed, cmp.new, run.id
+    );
     out
 }
 

@@ -149,6 +149,9 @@ pub struct RunRecord {
     /// Advisory checks that did not pass.
     pub warnings: Vec<String>,
     pub checks: Vec<CheckResult>,
+    /// The comparison with the baseline run, for phases that have one (`[phase.X] baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<crate::compare::Comparison>,
     /// When the run started, for its duration; not stored.
     #[serde(skip)]
     started: Option<SystemTime>,
@@ -178,6 +181,7 @@ impl RunRecord {
             blocking: Vec::new(),
             warnings: Vec::new(),
             checks: Vec::new(),
+            comparison: None,
             started: None,
         }
     }
@@ -207,6 +211,64 @@ impl RunRecord {
         self.warnings = pv.warnings;
         self.checks = checks;
         self.end(RunStatus::Finished);
+    }
+
+    /// Compare this finished run with `baseline` (tolerances from `rules`, by check name) and decide the verdict
+    /// again with the comparison: regressions block, pre-existing failures warn unless `blocks_preexisting`.
+    pub fn compare_with(
+        &mut self,
+        baseline: &RunRecord,
+        rules: &dyn Fn(&str) -> Option<gonogo_config::Compare>,
+        blocks_preexisting: &dyn Fn(&str) -> bool,
+    ) {
+        let comparison = crate::compare::compare(baseline, self, rules);
+        let summaries: Vec<CheckSummary<'_>> = self
+            .checks
+            .iter()
+            .map(|c| CheckSummary { name: &c.name, required: c.required, outcome: c.outcome })
+            .collect();
+        let pv = verdict::phase_verdict_with(
+            &summaries,
+            Some(verdict::Baseline { comparison: &comparison, blocks_preexisting }),
+        );
+        self.verdict = Some(pv.verdict);
+        self.blocking = pv.blocking;
+        self.warnings = pv.warnings;
+        self.comparison = Some(comparison);
+    }
+
+    /// Compare with the phase's baseline run, when the config gives the phase one and such a run exists:
+    /// `baseline_run` names one explicitly (it must be a finished run of the baseline phase), otherwise the
+    /// latest finished run of the baseline phase. Returns why no comparison was made, if none was.
+    pub fn compare_with_baseline(
+        &mut self,
+        config: &Config,
+        store: &crate::store::Store,
+        baseline_run: Option<&str>,
+    ) -> Option<String> {
+        let baseline_phase = config.phases.get(&self.phase).and_then(|p| p.baseline.clone())?;
+        let baseline = match baseline_run {
+            Some(id) => match store.load(id) {
+                Ok(Some(r)) if r.phase == baseline_phase && r.status == RunStatus::Finished => r,
+                Ok(Some(r)) => {
+                    return Some(format!(
+                        "baseline run {id} is a {} run of {}; a finished run of {baseline_phase} is needed",
+                        r.status, r.phase
+                    ));
+                }
+                Ok(None) => return Some(format!("baseline run {id} is not in the store")),
+                Err(e) => return Some(e.to_string()),
+            },
+            None => match store.latest_finished(&baseline_phase) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Some(format!("no finished run of {baseline_phase} to compare with")),
+                Err(e) => return Some(e.to_string()),
+            },
+        };
+        let rules = |name: &str| config.checks.iter().find(|c| c.name == name).map(|c| c.compare.clone());
+        let blocks = |name: &str| config.checks.iter().any(|c| c.name == name && c.block_preexisting);
+        self.compare_with(&baseline, &rules, &blocks);
+        None
     }
 
     /// The run ended without a verdict (`cancelled` or `interrupted`), for the reason given.

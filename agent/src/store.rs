@@ -114,6 +114,13 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest finished run of `phase` that ran every check (not a `--check` selection): what baselines and
+    /// gates rely on.
+    pub fn latest_finished(&self, phase: &str) -> Result<Option<RunRecord>, StoreError> {
+        let candidates = self.list(Some(phase), self.keep)?;
+        Ok(candidates.into_iter().find(|r| r.status == RunStatus::Finished && !r.partial))
+    }
+
     /// Mark every run a dead process left `queued` or `running` as `interrupted`; returns their ids.
     pub fn recover(&self) -> Result<Vec<String>, StoreError> {
         let mut recovered = Vec::new();

@@ -755,20 +755,75 @@ pub struct CheckSummary<'a> {
 /// required check could not be decided (inconclusive or error) and none failed. Advisory checks never block.
 /// Skipped checks were not asked for and do not count. A phase with nothing run is INCONCLUSIVE, never GO.
 pub fn phase_verdict(checks: &[CheckSummary<'_>]) -> PhaseVerdict {
+    phase_verdict_with(checks, None)
+}
+
+/// What the phase verdict needs of a baseline comparison.
+#[derive(Clone, Copy)]
+#[allow(missing_debug_implementations)] // holds a closure
+pub struct Baseline<'a> {
+    pub comparison: &'a crate::compare::Comparison,
+    /// Whether a check's pre-existing failure blocks anyway (`block_preexisting = true`).
+    pub blocks_preexisting: &'a dyn Fn(&str) -> bool,
+}
+
+/// The phase verdict, judged against a baseline run when there is one: a required check that fails now but
+/// passed in the baseline is a *regression* (NO-GO: the change broke it); one that already failed in the
+/// baseline is *pre-existing*: a warning (investigate, do not roll back) unless the check says
+/// `block_preexisting`; a passing check that drifted beyond a tolerance is a regression too.
+pub fn phase_verdict_with(checks: &[CheckSummary<'_>], baseline: Option<Baseline<'_>>) -> PhaseVerdict {
+    use crate::compare::CompareStatus;
     let mut failed = Vec::new();
     let mut undecided = Vec::new();
     let mut warnings = Vec::new();
     let mut decided = 0usize;
     for c in checks {
-        match (c.required, c.outcome) {
-            (_, Outcome::Skipped) => {}
-            (true, Outcome::Pass) => decided += 1,
-            (true, Outcome::Fail) => failed.push(format!("required check {} failed", c.name)),
-            (true, Outcome::Inconclusive | Outcome::Error) => {
+        let compared = baseline.and_then(|b| b.comparison.check(c.name).map(|cc| (b, cc)));
+        let status = compared.map(|(_, cc)| cc.status);
+        let base_id = baseline.map_or("", |b| b.comparison.baseline_id.as_str());
+        let drifted = compared.map(|(_, cc)| cc.exceeded().join("; ")).unwrap_or_default();
+        match (c.required, c.outcome, status) {
+            (_, Outcome::Skipped, _) => {}
+            (true, Outcome::Fail, Some(CompareStatus::PreExisting))
+                if compared.is_some_and(|(b, _)| !(b.blocks_preexisting)(c.name)) =>
+            {
+                decided += 1;
+                warnings.push(format!(
+                    "required check {} fails as it did in baseline run {base_id}: pre-existing, not caused by the \
+                     change (investigate; no rollback needed for it)",
+                    c.name
+                ));
+            }
+            (true, Outcome::Fail, Some(CompareStatus::PreExisting)) => failed.push(format!(
+                "required check {} failed (pre-existing in baseline run {base_id}, and it blocks: \
+                 block_preexisting)",
+                c.name
+            )),
+            (true, Outcome::Fail, Some(CompareStatus::Regression)) => failed.push(format!(
+                "required check {} regressed: it did not fail in baseline run {base_id} and fails now (broken by \
+                 the change)",
+                c.name
+            )),
+            (true, Outcome::Fail, _) => failed.push(format!("required check {} failed", c.name)),
+            (true, Outcome::Pass, Some(CompareStatus::Regression)) => {
+                failed.push(format!("required check {} regressed beyond tolerance: {drifted}", c.name))
+            }
+            (true, Outcome::Pass, _) => decided += 1,
+            (true, Outcome::Inconclusive | Outcome::Error, _) => {
                 undecided.push(format!("required check {} is {}", c.name, c.outcome))
             }
-            (false, Outcome::Pass) => decided += 1,
-            (false, o) => warnings.push(format!("advisory check {} is {o}", c.name)),
+            (false, Outcome::Pass, Some(CompareStatus::Regression)) => {
+                decided += 1;
+                warnings.push(format!("advisory check {} drifted beyond tolerance: {drifted}", c.name));
+            }
+            (false, Outcome::Pass, _) => decided += 1,
+            (false, o, Some(CompareStatus::Regression)) => {
+                warnings.push(format!("advisory check {} is {o} (regression since baseline run {base_id})", c.name))
+            }
+            (false, o, Some(CompareStatus::PreExisting)) => {
+                warnings.push(format!("advisory check {} is {o} (pre-existing in baseline run {base_id})", c.name))
+            }
+            (false, o, _) => warnings.push(format!("advisory check {} is {o}", c.name)),
         }
     }
     let verdict = if !failed.is_empty() {
@@ -1765,6 +1820,8 @@ mod tests {
                 source: None,
                 line: 1,
                 spec,
+                compare: Default::default(),
+                block_preexisting: false,
             }
         }
 

@@ -8,7 +8,8 @@
 //! - [`error`]: [`Problem`] (file, line, column, key path, message) and [`Problems`].
 //!
 //! This crate reads one file and does no other I/O (a `ca_file` is checked for existence by the agent's
-//! plan, and the `[api]` TLS files are read by `gonogo serve` when it starts, not here).
+//! plan, and the `[api]` TLS files and the `[evidence]` signing key are read by the agent when it starts, not
+//! here).
 
 pub mod error;
 pub mod model;

@@ -11,6 +11,12 @@ pub const STANDARD_PHASES: [&str; 5] =
 
 /// Default per-check timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The phase a standard phase of [`COMPARED_PHASES`] is compared with when its table sets no `baseline`.
+pub const DEFAULT_BASELINE: &str = "pre-migration";
+/// The standard phases compared with [`DEFAULT_BASELINE`] unless they set a `baseline` of their own.
+pub const COMPARED_PHASES: [&str; 3] = ["post-migration", "regression", "rollback-verify"];
+/// Default `max_age` of a gate.
+pub const DEFAULT_GATE_MAX_AGE: Duration = Duration::from_secs(4 * 3600);
 /// Default number of checks run at once.
 pub const DEFAULT_CONCURRENCY: usize = 64;
 /// Default ICMP echo count.
@@ -51,6 +57,10 @@ pub struct Config {
     pub storage: Storage,
     /// Optional extra plain-HTTP listener serving `/metrics` only, for a local Prometheus.
     pub metrics: Option<MetricsListener>,
+    /// `[gate.NAME]` tables, by name: the phases whose latest runs decide a go/no-go point.
+    pub gates: BTreeMap<String, Gate>,
+    /// `[evidence]`: how the journal is protected; defaults when the file has no `[evidence]` table.
+    pub evidence: Evidence,
 }
 
 impl Config {
@@ -91,6 +101,40 @@ pub struct Phase {
     /// Wait this long after the phase is started before its first check runs (`settle`), e.g. for routes to
     /// converge after a cut-over. From 1s to 1h; `None`: start at once.
     pub settle: Option<Duration>,
+    /// The phase whose latest finished run a run of this phase is compared with (`baseline`): each check is
+    /// then `ok`, `regression`, `pre-existing`, `fixed` or `new`, and drift beyond its [`Check::compare`]
+    /// tolerances is reported. A known phase (standard or declared), never the phase itself; a baseline that
+    /// has a baseline of its own is fine.
+    ///
+    /// Default: [`DEFAULT_BASELINE`] (`"pre-migration"`) for the standard phases of [`COMPARED_PHASES`]
+    /// (post-migration, regression and rollback-verify) when their table sets none or they have no table;
+    /// `None` (not compared) for every other phase.
+    pub baseline: Option<String>,
+}
+
+/// `[gate.NAME]`: a go/no-go point. It is GO when the latest finished run of every required phase is GO and
+/// no older than `max_age`.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// Lowercase letters, digits, '-' and '_' (as check names), such as `go-live`.
+    pub name: String,
+    /// Shown in reports and the API.
+    pub description: Option<String>,
+    /// The phases whose runs the gate relies on (`requires`): at least one, each a known phase (standard or
+    /// declared), no duplicates, in file order.
+    pub requires: Vec<String>,
+    /// A run older than this does not count (`max_age`, 1m to 30d, default [`DEFAULT_GATE_MAX_AGE`], 4h).
+    pub max_age: Duration,
+}
+
+/// `[evidence]`: protection of the journal.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// PEM (PKCS#8) Ed25519 private key that signs every journal entry (`signing_key`, made by
+    /// `gonogo keygen`). A relative path in the file is resolved against the config file's directory. Not read
+    /// during validation: the agent reports an unreadable or malformed key, with its path, when it starts.
+    /// `None`: entries are hash-chained but not signed.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Default state directory.
@@ -218,6 +262,73 @@ pub struct Check {
     /// 1-based line of the `[[check]]` header, for messages.
     pub line: usize,
     pub spec: CheckSpec,
+    /// Drift from the baseline run that fails the check (`[check.compare]` or `compare = { … }`). Only keys of
+    /// the check's kind are accepted, and only on a check in at least one phase with a
+    /// [`Phase::baseline`]. Default: none (only the pass/fail transition is compared).
+    pub compare: Compare,
+    /// A failure already present in the baseline run blocks the verdict too (`block_preexisting`, default
+    /// false: such a pre-existing failure is a warning, not a NO-GO).
+    pub block_preexisting: bool,
+}
+
+/// Tolerances of a check against the same check in the baseline run; each is `None`/false when not set.
+#[derive(Debug, Clone, Default)]
+pub struct Compare {
+    /// The 95th percentile RTT may rise at most this much over the baseline's (`rtt_p95_max_increase`, such as
+    /// `"20ms"` or `"25%"`). icmp and tcp (connect time) only.
+    pub rtt_p95_max_increase: Option<Increase>,
+    /// The loss ratio may rise at most this much over the baseline's (`loss_max_increase`, 0.0 to 1.0). icmp
+    /// only.
+    pub loss_max_increase: Option<f64>,
+    /// The set of answers must equal the baseline's (`answers_unchanged`). dns only.
+    pub answers_unchanged: bool,
+    /// The leaf certificate's SHA-256 fingerprint must equal the baseline's (`cert_unchanged`). tls only.
+    pub cert_unchanged: bool,
+    /// The HTTP status code must equal the baseline's (`status_unchanged`). http only.
+    pub status_unchanged: bool,
+}
+
+impl Compare {
+    /// True when no tolerance is set.
+    pub fn is_empty(&self) -> bool {
+        self.rtt_p95_max_increase.is_none()
+            && self.loss_max_increase.is_none()
+            && !self.answers_unchanged
+            && !self.cert_unchanged
+            && !self.status_unchanged
+    }
+}
+
+/// How much a value may rise over the baseline's: `"20ms"` or `"25%"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Increase {
+    /// A fixed amount (more than zero).
+    Absolute(Duration),
+    /// A percentage of the baseline value: `"25%"` is `Percent(25.0)`; more than 0, at most 1000.
+    Percent(f64),
+}
+
+impl Increase {
+    /// The largest value accepted when the baseline measured `baseline` (saturating at [`Duration::MAX`]).
+    pub fn ceiling(self, baseline: Duration) -> Duration {
+        let increase = match self {
+            Increase::Absolute(d) => d,
+            Increase::Percent(p) => {
+                Duration::try_from_secs_f64(baseline.as_secs_f64() * p / 100.0).unwrap_or(Duration::MAX)
+            }
+        };
+        baseline.saturating_add(increase)
+    }
+}
+
+/// As written in the file: `20ms`, `1s 500ms`, `25%`, `12.5%`.
+impl std::fmt::Display for Increase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Increase::Absolute(d) => write!(f, "{}", humantime::format_duration(*d)),
+            Increase::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// `ip = …`: the address family a check uses when its target is a name (or has addresses of both families).

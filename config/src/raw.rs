@@ -10,9 +10,10 @@
 //! So an unknown key in one check, a wrong type in another and a typo in `[defaults]` are reported together.
 //! The [`KeyInfo`] tables list the keys each table accepts, with the kinds they apply to.
 //!
-//! The tables of `gonogo serve` (`[api]`, `[[token]]`, `[storage]`, `[metrics]`) are read the same way;
-//! `[api]`, `[metrics]` and each `[[token]]` keep a [`TableMeta`] so that validation can tell a missing key from
-//! one whose value was rejected (and already reported).
+//! The tables of `gonogo serve` (`[api]`, `[[token]]`, `[storage]`, `[metrics]`) and of the migration workflow
+//! (`[gate.NAME]`, `[evidence]`, a check's `compare`) are read the same way; `[api]`, `[metrics]`, each
+//! `[[token]]`, each phase, each gate and each `compare` keep a [`TableMeta`] so that validation can tell a
+//! missing key from one whose value was rejected (and already reported).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -47,6 +48,11 @@ pub struct RawConfig {
     pub storage: Option<Spanned<RawStorage>>,
     /// `[metrics]`.
     pub metrics: Option<Spanned<RawMetrics>>,
+    /// `[gate.NAME]` tables, by name (the key keeps the name's span).
+    #[serde(default)]
+    pub gate: BTreeMap<Spanned<String>, Spanned<RawGate>>,
+    /// `[evidence]`.
+    pub evidence: Option<Spanned<RawEvidence>>,
 }
 
 /// `[site]`.
@@ -79,6 +85,34 @@ pub struct RawPhase {
     pub every: Option<Spanned<String>>,
     /// Wait before the phase's first check (duration string).
     pub settle: Option<Spanned<String>>,
+    /// The phase a run of this one is compared with.
+    pub baseline: Option<Spanned<String>>,
+    /// Filled by `load`, not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
+/// `[gate.NAME]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGate {
+    /// Shown in reports.
+    pub description: Option<Spanned<String>>,
+    /// Phases whose latest runs the gate relies on.
+    pub requires: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Oldest run that still counts (duration string).
+    pub max_age: Option<Spanned<String>>,
+    /// Filled by `load`, not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
+/// `[evidence]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvidence {
+    /// PEM Ed25519 private key signing the journal.
+    pub signing_key: Option<Spanned<String>>,
 }
 
 /// `[api]`.
@@ -159,8 +193,12 @@ pub struct RawCheck {
     pub retry_interval: Option<Spanned<String>>,
     /// Names of checks that must pass first.
     pub depends_on: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A failure already in the baseline blocks too.
+    pub block_preexisting: Option<Spanned<bool>>,
     /// Expectations, read separately by `load`.
     pub expect: Option<Spanned<RawExpect>>,
+    /// Tolerances against the baseline run, read separately by `load`.
+    pub compare: Option<Spanned<RawCompare>>,
     // icmp, tcp, tls, mtu.
     /// icmp, mtu: host; tcp, tls: `host:port`.
     pub target: Option<Spanned<String>>,
@@ -311,6 +349,30 @@ pub struct RawExpect {
     pub meta: TableMeta,
 }
 
+/// A check's `compare` table: the tolerances of every kind against the baseline run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompare {
+    // icmp, tcp.
+    /// Largest rise of the 95th percentile RTT: a duration or a percentage string.
+    pub rtt_p95_max_increase: Option<Spanned<String>>,
+    // icmp.
+    /// Largest rise of the loss ratio, 0.0–1.0.
+    pub loss_max_increase: Option<Spanned<f64>>,
+    // dns.
+    /// The answer set must stay the same.
+    pub answers_unchanged: Option<Spanned<bool>>,
+    // tls.
+    /// The leaf certificate must stay the same.
+    pub cert_unchanged: Option<Spanned<bool>>,
+    // http.
+    /// The status code must stay the same.
+    pub status_unchanged: Option<Spanned<bool>>,
+    /// Filled by `load`, not read from the file.
+    #[serde(skip)]
+    pub meta: TableMeta,
+}
+
 /// One element of `expect.status`: a code (`200`) or a string (`"2xx"`, `"300-399"`), checked by validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawStatus {
@@ -409,6 +471,8 @@ pub const TOP_KEYS: &[KeyInfo] = &[
     key("token", ALL, "an array of tables: [[token]]"),
     key("storage", ALL, "a table: [storage]"),
     key("metrics", ALL, "a table: [metrics]"),
+    key("gate", ALL, "a table of gates: [gate.NAME]"),
+    key("evidence", ALL, "a table: [evidence]"),
 ];
 
 /// `[site]` keys.
@@ -422,7 +486,19 @@ pub const PHASE_KEYS: &[KeyInfo] = &[
     key("description", ALL, STRING),
     key("every", ALL, "a duration string such as \"15m\" or \"1h\""),
     key("settle", ALL, "a duration string such as \"2m\""),
+    key("baseline", ALL, "a phase name string such as \"pre-migration\""),
 ];
+
+/// `[gate.NAME]` keys.
+pub const GATE_KEYS: &[KeyInfo] = &[
+    key("description", ALL, STRING),
+    key("requires", ALL, "an array of phase names such as [\"commissioning\", \"pre-migration\"]"),
+    key("max_age", ALL, "a duration string such as \"4h\""),
+];
+
+/// `[evidence]` keys.
+pub const EVIDENCE_KEYS: &[KeyInfo] =
+    &[key("signing_key", ALL, "a file path string such as \"/etc/gonogo/journal.key\"")];
 
 const LISTEN: &str = "an address:port string such as \"127.0.0.1:9443\"";
 const PEM_FILE: &str = "a file path string";
@@ -450,7 +526,7 @@ pub const STORAGE_KEYS: &[KeyInfo] =
 /// `[metrics]` keys.
 pub const METRICS_KEYS: &[KeyInfo] = &[key("listen", ALL, LISTEN)];
 
-/// `[[check]]` keys, common ones first, then by kind; `ip` and `source` (several kinds) last.
+/// `[[check]]` keys, common ones first, then by kind; `ip`, `source` and `compare` (several kinds) last.
 pub const CHECK_KEYS: &[KeyInfo] = &[
     key("name", ALL, "a string such as \"gw-ping\""),
     key("kind", ALL, "one of \"icmp\", \"tcp\", \"dns\", \"tls\", \"http\", \"mtu\", \"egress\""),
@@ -461,6 +537,7 @@ pub const CHECK_KEYS: &[KeyInfo] = &[
     key("retries", ALL, "a whole number of further attempts such as 2"),
     key("retry_interval", ALL, DURATION),
     key("depends_on", ALL, "an array of check names such as [\"hscn-dns-1-udp\"]"),
+    key("block_preexisting", ALL, BOOL),
     key("expect", ALL, EXPECT_EXPECTED),
     key("target", &["icmp", "tcp", "tls", "mtu"], "a string such as \"10.0.0.1\" or \"host.example:443\""),
     key("count", &["icmp", "tcp"], WHOLE),
@@ -503,6 +580,25 @@ pub const CHECK_KEYS: &[KeyInfo] = &[
         &["icmp", "tcp", "dns", "tls", "http", "mtu", "egress"],
         "an IP address string such as \"10.120.4.2\"",
     ),
+    key("compare", COMPARED_KINDS, COMPARE_EXPECTED),
+];
+
+/// The kinds that take a `compare` table.
+pub const COMPARED_KINDS: &[&str] = &["icmp", "tcp", "dns", "tls", "http"];
+
+const COMPARE_EXPECTED: &str = "a table: [check.compare] or compare = { … }";
+
+/// `compare` keys, by kind.
+pub const COMPARE_KEYS: &[KeyInfo] = &[
+    key(
+        "rtt_p95_max_increase",
+        &["icmp", "tcp"],
+        "a duration such as \"20ms\" or a percentage such as \"25%\" (a string)",
+    ),
+    key("loss_max_increase", &["icmp"], "a number from 0.0 to 1.0"),
+    key("answers_unchanged", &["dns"], BOOL),
+    key("cert_unchanged", &["tls"], BOOL),
+    key("status_unchanged", &["http"], BOOL),
 ];
 
 const TLS_VERSION: &str = "the string \"1.2\" or \"1.3\"";
@@ -598,6 +694,17 @@ pub(crate) fn load(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
                 )
                 .map(|(metrics, meta)| with_meta(metrics, meta, "metrics", |m, meta| m.meta = meta));
             }
+            "gate" => load_gates(value, &mut config, report),
+            "evidence" => {
+                config.evidence = table::<RawEvidence>(
+                    value,
+                    "evidence",
+                    "a table: [evidence]",
+                    EVIDENCE_KEYS,
+                    "[evidence] keys",
+                    report,
+                );
+            }
             other => report.at(key_span, other, unknown_key_message(other, TOP_KEYS, "top-level keys")),
         }
     }
@@ -614,9 +721,35 @@ fn load_phases(value: Spanned<DeValue<'_>>, config: &mut RawConfig, report: &mut
         let path = format!("phase.{}", name.get_ref());
         let value_span = value.span();
         // Keep the phase even when its table is bad, so checks naming it get no second, misleading problem.
-        let phase = table::<RawPhase>(value, &path, "a table: [phase.NAME]", PHASE_KEYS, "phase keys", report)
-            .unwrap_or_else(|| Spanned::new(value_span, RawPhase::default()));
+        let phase =
+            table_with_meta::<RawPhase>(value, &path, "a table: [phase.NAME]", PHASE_KEYS, None, "phase keys", report)
+                .map(|(phase, meta)| with_meta(phase, meta, &path, |p, m| p.meta = m))
+                .unwrap_or_else(|| {
+                    let meta = TableMeta { path: path.clone(), ..TableMeta::default() };
+                    Spanned::new(value_span, RawPhase { meta, ..RawPhase::default() })
+                });
         config.phase.insert(Spanned::new(name.span(), name.into_inner().into_owned()), phase);
+    }
+}
+
+fn load_gates(value: Spanned<DeValue<'_>>, config: &mut RawConfig, report: &mut Report<'_>) {
+    let span = value.span();
+    let DeValue::Table(gates) = value.into_inner() else {
+        report.at(
+            span,
+            "gate",
+            "expected a table of gates; declare each as [gate.NAME] with requires = [\"pre-migration\", …]",
+        );
+        return;
+    };
+    for (name, value) in gates {
+        let path = format!("gate.{}", name.get_ref());
+        if let Some((gate, meta)) =
+            table_with_meta::<RawGate>(value, &path, "a table: [gate.NAME]", GATE_KEYS, None, "gate keys", report)
+        {
+            let gate = with_meta(gate, meta, &path, |g, m| g.meta = m);
+            config.gate.insert(Spanned::new(name.span(), name.into_inner().into_owned()), gate);
+        }
     }
 }
 
@@ -645,8 +778,10 @@ fn load_check(index: usize, value: Spanned<DeValue<'_>>, report: &mut Report<'_>
         .and_then(|k| k.get_ref().as_str())
         .and_then(|k| KINDS.iter().copied().find(|&known| known == k));
 
-    // `expect` is read on its own so that its problems do not hide those of the check, and vice versa.
+    // `expect` and `compare` are read on their own so that their problems do not hide those of the check, and
+    // vice versa.
     let expect = table.remove_entry("expect").map(|(key, value)| (key.span(), value));
+    let compare = table.remove_entry("compare").map(|(key, value)| (key.span(), value));
     let what = match kind {
         Some(kind) => format!("keys for kind \"{kind}\""),
         None => "check keys".to_owned(),
@@ -661,29 +796,52 @@ fn load_check(index: usize, value: Spanned<DeValue<'_>>, report: &mut Report<'_>
         report,
     )?;
     let mut check = check.into_inner();
+    meta.path = path;
     if let Some((key_span, value)) = expect {
-        let expect_path = format!("{path}.expect");
-        let what = match kind {
-            Some(kind) => format!("expect keys for kind \"{kind}\""),
-            None => "expect keys".to_owned(),
-        };
-        match table_with_meta::<RawExpect>(value, &expect_path, EXPECT_EXPECTED, EXPECT_KEYS, kind, &what, report) {
-            Some((expect, mut expect_meta)) => {
-                let expect_span = expect.span();
-                let mut expect = expect.into_inner();
-                expect_meta.path = expect_path;
-                expect.meta = expect_meta;
-                check.expect = Some(Spanned::new(expect_span, expect));
-                meta.keys.push(("expect".to_owned(), key_span));
-                meta.keys.sort_by_key(|(_, span)| span.start);
-            }
-            None => meta.rejected.push("expect".to_owned()),
-        }
+        let keys = (EXPECT_EXPECTED, EXPECT_KEYS, kind);
+        check.expect = sub_table("expect", key_span, value, keys, &mut meta, report, |e: &mut RawExpect, m| e.meta = m);
+    }
+    if let Some((key_span, value)) = compare {
+        // A kind without compare keys (`compare` does not apply to it, reported by validation) lists them all.
+        let keys = (COMPARE_EXPECTED, COMPARE_KEYS, kind.filter(|&k| COMPARE_KEYS.iter().any(|c| c.applies_to(k))));
+        check.compare =
+            sub_table("compare", key_span, value, keys, &mut meta, report, |c: &mut RawCompare, m| c.meta = m);
     }
     meta.index = index;
-    meta.path = path;
     check.meta = meta;
     Some(Spanned::new(span, check))
+}
+
+/// Read the sub-table `name` of a check (`expect`, `compare`), whose key is at `key_span`, as `T`; `keys` are
+/// what the table must be (for "expected …"), its [`KeyInfo`] table and the check's kind (filtering
+/// suggestions). `meta` is the check's (path already set): it records the key as read or rejected. `set` stores
+/// the table's own meta, whose path is the check's plus `.NAME`, in the table read.
+fn sub_table<T: DeserializeOwned>(
+    name: &str,
+    key_span: Range<usize>,
+    value: Spanned<DeValue<'_>>,
+    keys: (&str, &[KeyInfo], Option<&str>),
+    meta: &mut TableMeta,
+    report: &mut Report<'_>,
+    set: impl FnOnce(&mut T, TableMeta),
+) -> Option<Spanned<T>> {
+    let (expected, keys, kind) = keys;
+    let path = format!("{}.{name}", meta.path);
+    let what = match kind {
+        Some(kind) => format!("{name} keys for kind \"{kind}\""),
+        None => format!("{name} keys"),
+    };
+    match table_with_meta::<T>(value, &path, expected, keys, kind, &what, report) {
+        Some((table, table_meta)) => {
+            meta.keys.push((name.to_owned(), key_span));
+            meta.keys.sort_by_key(|(_, span)| span.start);
+            Some(with_meta(table, table_meta, &path, set))
+        }
+        None => {
+            meta.rejected.push(name.to_owned());
+            None
+        }
+    }
 }
 
 /// `check "NAME"` when the check has a usable name, else `check[INDEX]` (0-based).
@@ -955,6 +1113,13 @@ mod tests {
             retries = 1
             retry_interval = "1s"
             depends_on = ["x"]
+            block_preexisting = true
+            [compare]
+            rtt_p95_max_increase = "1ms"
+            loss_max_increase = 0.1
+            answers_unchanged = true
+            cert_unchanged = true
+            status_unchanged = true
             [expect]
             loss_max = 0.5
             rtt_mean_max = "1s"
@@ -993,7 +1158,8 @@ mod tests {
         );
         for info in CHECK_KEYS {
             assert!(
-                check_doc.contains(&format!("\n            {} = ", info.name)) || info.name == "expect",
+                check_doc.contains(&format!("\n            {} = ", info.name))
+                    || ["expect", "compare"].contains(&info.name),
                 "{}",
                 info.name
             );
@@ -1001,6 +1167,11 @@ mod tests {
         for info in EXPECT_KEYS {
             assert!(check_doc.contains(&format!("\n            {} = ", info.name)), "{}", info.name);
         }
+        for info in COMPARE_KEYS {
+            assert!(check_doc.contains(&format!("\n            {} = ", info.name)), "{}", info.name);
+        }
+        let compare = check.compare.as_ref().expect("compare read");
+        assert_eq!(format!("{compare:?}").matches(": Some(").count(), COMPARE_KEYS.len(), "a field is not listed");
         assert!(expect.get_ref().loss_max.is_some());
     }
 
@@ -1020,7 +1191,12 @@ mod tests {
     fn serve_key_tables_match_the_structs() {
         assert_keys_match::<RawSite>("name = \"a\"\nods_code = \"b\"", SITE_KEYS);
         assert_keys_match::<RawDefaults>("timeout = \"1s\"\nconcurrency = 1", DEFAULTS_KEYS);
-        assert_keys_match::<RawPhase>("description = \"a\"\nevery = \"1m\"\nsettle = \"1s\"", PHASE_KEYS);
+        assert_keys_match::<RawPhase>(
+            "description = \"a\"\nevery = \"1m\"\nsettle = \"1s\"\nbaseline = \"b\"",
+            PHASE_KEYS,
+        );
+        assert_keys_match::<RawGate>("description = \"a\"\nrequires = [\"b\"]\nmax_age = \"4h\"", GATE_KEYS);
+        assert_keys_match::<RawEvidence>("signing_key = \"a\"", EVIDENCE_KEYS);
         assert_keys_match::<RawApi>(
             "listen = \"a\"\ntls_cert = \"b\"\ntls_key = \"c\"\nclient_ca = \"d\"\ninsecure = true",
             API_KEYS,

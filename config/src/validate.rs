@@ -2,14 +2,16 @@
 //!
 //! Nothing stops at the first problem: each rule records its problem in a `Report` and validation carries on
 //! with the next key, so the operator sees every mistake in one run. Rules across checks (`depends_on`: names,
-//! phases, cycles) run after every check has been read, on what each check's table holds. A problem about a
-//! value points at the value; one about a key (unknown, not for this kind) points at the key; a missing key
-//! points at the table header (`[[check]]`, `[api]`).
+//! phases, cycles) run after every check has been read, on what each check's table holds. Phases are read
+//! first (their `baseline`s once every phase is known), then checks (a check's `compare` needs one of its phases
+//! to have a baseline), then gates. A problem about a value points at the value; one about a key (unknown, not
+//! for this kind) points at the key; a missing key points at the table header (`[[check]]`, `[api]`,
+//! `[gate.NAME]`).
 //!
-//! Paths in `[api]` (`tls_cert`, `tls_key`, `client_ca`) and a check's `client_cert` and `client_key` are
-//! resolved against the config file's directory when relative (a check's `ca_file` is kept as written, as in
-//! v1). Whether those files exist and hold PEM is not checked here (this crate does no I/O beyond reading the
-//! config): `gonogo serve` reports an unreadable file, with its path, when it starts.
+//! Paths in `[api]` (`tls_cert`, `tls_key`, `client_ca`), a check's `client_cert` and `client_key`, and
+//! `[evidence] signing_key` are resolved against the config file's directory when relative (a check's `ca_file`
+//! is kept as written, as in v1). Whether those files exist and hold PEM is not checked here (this crate does no
+//! I/O beyond reading the config): the agent reports an unreadable file, with its path, when it starts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -21,15 +23,16 @@ use toml::Spanned;
 
 use crate::error::{Problems, Report};
 use crate::model::{
-    Api, ApiTls, Check, CheckSpec, Config, DEFAULT_BODY_LIMIT, DEFAULT_CONCURRENCY, DEFAULT_ICMP_COUNT,
-    DEFAULT_ICMP_INTERVAL, DEFAULT_ICMP_SIZE, DEFAULT_KEEP_RUNS, DEFAULT_MAX_REDIRECTS, DEFAULT_MTU_MIN_V4,
-    DEFAULT_MTU_MIN_V6, DEFAULT_RETRY_INTERVAL, DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect, EgressCheck,
-    EgressExpect, HttpCheck, HttpExpect, IcmpCheck, IcmpExpect, IpMode, MetricsListener, MtuCheck, MtuExpect, Phase,
-    Proxy, Role, STANDARD_PHASES, Site, Storage, TcpCheck, TcpExpect, TlsCheck, TlsExpect, Token,
+    Api, ApiTls, COMPARED_PHASES, Check, CheckSpec, Compare, Config, DEFAULT_BASELINE, DEFAULT_BODY_LIMIT,
+    DEFAULT_CONCURRENCY, DEFAULT_GATE_MAX_AGE, DEFAULT_ICMP_COUNT, DEFAULT_ICMP_INTERVAL, DEFAULT_ICMP_SIZE,
+    DEFAULT_KEEP_RUNS, DEFAULT_MAX_REDIRECTS, DEFAULT_MTU_MIN_V4, DEFAULT_MTU_MIN_V6, DEFAULT_RETRY_INTERVAL,
+    DEFAULT_TIMEOUT, Defaults, DnsCheck, DnsExpect, EgressCheck, EgressExpect, Evidence, Gate, HttpCheck, HttpExpect,
+    IcmpCheck, IcmpExpect, Increase, IpMode, MetricsListener, MtuCheck, MtuExpect, Phase, Proxy, Role, STANDARD_PHASES,
+    Site, Storage, TcpCheck, TcpExpect, TlsCheck, TlsExpect, Token,
 };
 use crate::raw::{
-    self, CHECK_KEYS, EXPECT_KEYS, KINDS, RawApi, RawCheck, RawConfig, RawExpect, RawMetrics, RawStatus, RawStorage,
-    RawToken, TableMeta,
+    self, CHECK_KEYS, COMPARE_KEYS, COMPARED_KINDS, EXPECT_KEYS, KINDS, RawApi, RawCheck, RawCompare, RawConfig,
+    RawEvidence, RawExpect, RawGate, RawMetrics, RawPhase, RawStatus, RawStorage, RawToken, TableMeta,
 };
 
 /// DNS record types a dns check may ask for.
@@ -74,6 +77,12 @@ pub const MAX_SETTLE: Duration = Duration::from_secs(3600);
 pub const MIN_MTU: i64 = 68;
 /// Largest mtu `min`, `max` and `path_mtu_min`.
 pub const MAX_MTU: i64 = 65_535;
+/// Shortest gate `max_age`.
+pub const MIN_GATE_MAX_AGE: Duration = Duration::from_secs(60);
+/// Longest gate `max_age` (30 days).
+pub const MAX_GATE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Largest `compare.rtt_p95_max_increase` as a percentage.
+pub const MAX_INCREASE_PERCENT: f64 = 1000.0;
 
 /// The hint given with any `sha256` that is not a hex SHA-256 digest.
 const SHA256_HINT: &str = "store the SHA-256 of the token, not the token: printf %s \"$TOKEN\" | sha256sum";
@@ -98,31 +107,7 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
     let site = raw.site.map(|s| site(s.into_inner(), report)).unwrap_or_default();
     let defaults = raw.defaults.map(|d| defaults(d.into_inner(), report)).unwrap_or_default();
 
-    let mut phases: BTreeMap<String, Phase> = STANDARD_PHASES
-        .iter()
-        .map(|&name| {
-            let phase = Phase { name: name.to_owned(), description: None, standard: true, every: None, settle: None };
-            (name.to_owned(), phase)
-        })
-        .collect();
-    for (name, phase) in raw.phase {
-        let name_span = name.span();
-        let name = name.into_inner();
-        if !is_valid_name(&name) {
-            report.at(
-                name_span,
-                format!("phase.{name}"),
-                "phase names use lowercase letters, digits, '-' and '_', starting with a letter or digit",
-            );
-        }
-        let phase = phase.into_inner();
-        let every = phase.every.and_then(|e| every(&e, &format!("phase.{name}.every"), report));
-        let settle = phase.settle.and_then(|s| settle(&s, &format!("phase.{name}.settle"), report));
-        let description = phase.description.map(Spanned::into_inner);
-        let standard = STANDARD_PHASES.contains(&name.as_str());
-        phases.insert(name.clone(), Phase { name, description, standard, every, settle });
-    }
-
+    let (phases, compared) = phases(raw.phase, report);
     // Relative paths in the file are relative to the file's directory, not to the agent's working directory.
     let dir = path.parent().unwrap_or(Path::new(""));
 
@@ -147,7 +132,8 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
             }
         }
         nodes.push(DependencyNode::of(check.get_ref()));
-        let mut validator = CheckValidator { report: &mut *report, defaults: &defaults, phases: &phases, dir };
+        let mut validator =
+            CheckValidator { report: &mut *report, defaults: &defaults, phases: &phases, compared: &compared, dir };
         if let Some(check) = validator.check(check.into_inner(), span, line) {
             checks.push(check);
         }
@@ -158,8 +144,205 @@ fn build(raw: RawConfig, path: &Path, report: &mut Report<'_>) -> Config {
     let tokens = tokens(raw.token, report);
     let storage = raw.storage.map(|s| storage(s.into_inner(), report)).unwrap_or_default();
     let metrics = raw.metrics.and_then(|m| metrics(m, api_listen, report));
+    let gates = gates(raw.gate, &phases, report);
+    let evidence = raw.evidence.map(|e| evidence(e.into_inner(), dir, report)).unwrap_or_default();
 
-    Config { path: path.to_path_buf(), site, defaults, phases, checks, api, tokens, storage, metrics }
+    Config { path: path.to_path_buf(), site, defaults, phases, checks, api, tokens, storage, metrics, gates, evidence }
+}
+
+/// The standard phases and the declared ones, by name, and the names of the phases compared with a baseline:
+/// those with a [`Phase::baseline`], and those whose `baseline` was rejected (already reported), so that a
+/// check's `compare` gets no second, misleading problem.
+fn phases(
+    raw: BTreeMap<Spanned<String>, Spanned<RawPhase>>,
+    report: &mut Report<'_>,
+) -> (BTreeMap<String, Phase>, BTreeSet<String>) {
+    let default_baseline = |name: &str| COMPARED_PHASES.contains(&name).then(|| DEFAULT_BASELINE.to_owned());
+    let mut phases: BTreeMap<String, Phase> = STANDARD_PHASES
+        .iter()
+        .map(|&name| {
+            let phase = Phase {
+                name: name.to_owned(),
+                description: None,
+                standard: true,
+                every: None,
+                settle: None,
+                baseline: default_baseline(name),
+            };
+            (name.to_owned(), phase)
+        })
+        .collect();
+    let mut compared = BTreeSet::new();
+    // Checked once every phase is known: a baseline may name a phase declared further down.
+    let mut baselines: Vec<(String, Spanned<String>)> = Vec::new();
+    for (name, phase) in raw {
+        let name_span = name.span();
+        let name = name.into_inner();
+        if !is_valid_name(&name) {
+            report.at(
+                name_span,
+                format!("phase.{name}"),
+                "phase names use lowercase letters, digits, '-' and '_', starting with a letter or digit",
+            );
+        }
+        let phase = phase.into_inner();
+        let every = phase.every.and_then(|e| every(&e, &format!("phase.{name}.every"), report));
+        let settle = phase.settle.and_then(|s| settle(&s, &format!("phase.{name}.settle"), report));
+        let description = phase.description.map(Spanned::into_inner);
+        let standard = STANDARD_PHASES.contains(&name.as_str());
+        let baseline = match phase.baseline {
+            Some(b) => {
+                baselines.push((name.clone(), b));
+                None
+            }
+            None if phase.meta.was_rejected("baseline") => {
+                compared.insert(name.clone());
+                None
+            }
+            None => default_baseline(&name),
+        };
+        phases.insert(name.clone(), Phase { name, description, standard, every, settle, baseline });
+    }
+    for (name, baseline) in baselines {
+        let key = format!("phase.{name}.baseline");
+        let wanted = baseline.get_ref();
+        if *wanted == name {
+            let other = if name == DEFAULT_BASELINE { "commissioning" } else { DEFAULT_BASELINE };
+            report.at(
+                baseline.span(),
+                key,
+                format!(
+                    "a phase cannot be its own baseline; name the phase whose runs {name:?} is compared with, such \
+                     as {other:?}, or remove baseline"
+                ),
+            );
+            compared.insert(name);
+        } else if !phases.contains_key(wanted) {
+            report.at(baseline.span(), key, unknown_phase(wanted, &phases));
+            compared.insert(name);
+        } else if let Some(phase) = phases.get_mut(&name) {
+            phase.baseline = Some(baseline.into_inner());
+        }
+    }
+    compared.extend(phases.values().filter(|p| p.baseline.is_some()).map(|p| p.name.clone()));
+    (phases, compared)
+}
+
+/// "unknown phase "x"; did you mean "y"?; standard phases: …; declared: …; declare new phases as [phase.x]".
+fn unknown_phase(name: &str, phases: &BTreeMap<String, Phase>) -> String {
+    let mut message = format!("unknown phase {name:?}");
+    if let Some(best) = closest(name, phases.keys().map(String::as_str)) {
+        message.push_str(&format!("; did you mean {best:?}?"));
+    }
+    let declared: Vec<&str> = phases.values().filter(|p| !p.standard).map(|p| p.name.as_str()).collect();
+    let declared = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
+    message.push_str(&format!(
+        "; standard phases: {}; declared: {declared}; declare new phases as [phase.{name}]",
+        STANDARD_PHASES.join(", ")
+    ));
+    message
+}
+
+/// `[gate.NAME]` tables, by name; `phases` are every known phase.
+fn gates(
+    raw: BTreeMap<Spanned<String>, Spanned<RawGate>>,
+    phases: &BTreeMap<String, Phase>,
+    report: &mut Report<'_>,
+) -> BTreeMap<String, Gate> {
+    let mut out = BTreeMap::new();
+    for (name, gate) in raw {
+        let name_span = name.span();
+        let name = name.into_inner();
+        let header = gate.span().start..gate.span().start;
+        let gate = gate.into_inner();
+        let meta = &gate.meta;
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let valid_name = is_valid_name(&name);
+        if !valid_name {
+            report.at(
+                name_span,
+                meta.path.clone(),
+                format!(
+                    "{name:?} is not a valid gate name; use lowercase letters, digits, '-' and '_', starting with a \
+                     letter or digit, such as \"go-live\""
+                ),
+            );
+        }
+        let requires = match &gate.requires {
+            Some(list) if list.get_ref().is_empty() => {
+                report.at(
+                    list.span(),
+                    p("requires"),
+                    "must name at least one phase, such as [\"commissioning\", \"pre-migration\"]",
+                );
+                None
+            }
+            Some(list) => {
+                let before = report.count();
+                let mut out: Vec<String> = Vec::with_capacity(list.get_ref().len());
+                for phase in list.get_ref() {
+                    let wanted = phase.get_ref();
+                    if out.contains(wanted) {
+                        report.at(phase.span(), p("requires"), format!("phase {wanted:?} is listed twice"));
+                    } else if !phases.contains_key(wanted) {
+                        report.at(phase.span(), p("requires"), unknown_phase(wanted, phases));
+                    }
+                    out.push(wanted.clone());
+                }
+                (report.count() == before).then_some(out)
+            }
+            None => {
+                if !meta.was_rejected("requires") {
+                    report.at(
+                        header,
+                        meta.path.clone(),
+                        "missing `requires`; add requires = [\"pre-migration\"] naming the phases whose latest runs \
+                         must be GO",
+                    );
+                }
+                None
+            }
+        };
+        let max_age = match &gate.max_age {
+            Some(age) => duration(age, &p("max_age"), report).and_then(|d| {
+                if d < MIN_GATE_MAX_AGE {
+                    report.at(
+                        age.span(),
+                        p("max_age"),
+                        format!("{:?} is too short; max_age is at least 1m", age.get_ref()),
+                    );
+                    None
+                } else if d > MAX_GATE_MAX_AGE {
+                    report.at(
+                        age.span(),
+                        p("max_age"),
+                        format!("{:?} is too long; max_age may be at most 30d", age.get_ref()),
+                    );
+                    None
+                } else {
+                    Some(d)
+                }
+            }),
+            None => Some(DEFAULT_GATE_MAX_AGE),
+        };
+        if let (true, Some(requires), Some(max_age)) = (valid_name, requires, max_age) {
+            let description = gate.description.map(Spanned::into_inner);
+            out.insert(name.clone(), Gate { name, description, requires, max_age });
+        }
+    }
+    out
+}
+
+/// `[evidence]`.
+fn evidence(raw: RawEvidence, dir: &Path, report: &mut Report<'_>) -> Evidence {
+    let signing_key = pem_path(
+        &raw.signing_key,
+        "evidence.signing_key",
+        "the PEM (PKCS#8) Ed25519 private key that signs the journal, made by `gonogo keygen`",
+        dir,
+        report,
+    );
+    Evidence { signing_key: signing_key.flatten() }
 }
 
 /// What the dependency rules need of one `[[check]]`, taken before it is validated (a check with other problems
@@ -906,6 +1089,8 @@ struct CheckValidator<'r, 'a, 'c> {
     report: &'r mut Report<'a>,
     defaults: &'c Defaults,
     phases: &'c BTreeMap<String, Phase>,
+    /// The phases compared with a baseline (see [`phases`]).
+    compared: &'c BTreeSet<String>,
     /// The config file's directory: relative client certificate paths are resolved against it.
     dir: &'c Path,
 }
@@ -985,6 +1170,12 @@ impl CheckValidator<'_, '_, '_> {
             None => Some(self.defaults.timeout),
         };
         let expect_failure = raw.expect_failure.take().is_some_and(Spanned::into_inner);
+        let block_preexisting = raw.block_preexisting.take().is_some_and(Spanned::into_inner);
+        if block_preexisting && let Some(phases) = &phases {
+            let lead = format!("{} has block_preexisting = true but", meta.path);
+            self.needs_baseline(phases, &meta, "block_preexisting", &lead);
+        }
+        let compare = raw.compare.take();
         let (retries, retry_interval) = self.retries(&mut raw, &meta);
         // Checked across checks by `dependencies` (names, phases, cycles); here only the values are taken.
         let depends_on = raw
@@ -1009,6 +1200,12 @@ impl CheckValidator<'_, '_, '_> {
             self.source_matches_ip(ip, *addr, span.clone(), &meta);
         }
 
+        let compare = match (kind, compare) {
+            (Some(kind), Some(c)) if COMPARED_KINDS.contains(&kind) => {
+                self.compare(c.into_inner(), kind, &phases, &meta)
+            }
+            _ => Some(Compare::default()),
+        };
         let spec = kind.and_then(|kind| {
             self.applicability(&meta, CHECK_KEYS, kind, "");
             let expect = match raw.expect.take() {
@@ -1045,7 +1242,87 @@ impl CheckValidator<'_, '_, '_> {
             source: source?.map(|(addr, _)| addr),
             line,
             spec: spec?,
+            compare: compare?,
+            block_preexisting,
         })
+    }
+
+    /// A check's `compare` table for `kind` (one of [`COMPARED_KINDS`]): keys of other kinds are reported, the
+    /// values of the kind's keys checked; tolerances need a phase compared with a baseline.
+    fn compare(
+        &mut self,
+        raw: RawCompare,
+        kind: &str,
+        phases: &Option<Vec<String>>,
+        check: &TableMeta,
+    ) -> Option<Compare> {
+        let meta = &raw.meta;
+        self.applicability(meta, COMPARE_KEYS, kind, "compare.");
+        let applies = |key: &str| COMPARE_KEYS.iter().any(|k| k.name == key && k.applies_to(kind));
+        let p = |key: &str| format!("{}.{key}", meta.path);
+        let rtt_p95_max_increase = match &raw.rtt_p95_max_increase {
+            Some(v) if applies("rtt_p95_max_increase") => {
+                increase(v.get_ref()).map(Some).map_err(|e| self.at(v.span(), p("rtt_p95_max_increase"), e)).ok()
+            }
+            _ => Some(None),
+        };
+        let loss_max_increase = match &raw.loss_max_increase {
+            Some(l) if applies("loss_max_increase") => {
+                let v = *l.get_ref();
+                if (0.0..=1.0).contains(&v) {
+                    Some(Some(v))
+                } else {
+                    self.at(
+                        l.span(),
+                        p("loss_max_increase"),
+                        format!(
+                            "{v} is out of range; a rise of the loss ratio is from 0.0 (no more loss than the \
+                             baseline) to 1.0"
+                        ),
+                    );
+                    None
+                }
+            }
+            _ => Some(None),
+        };
+        let flag =
+            |value: &Option<Spanned<bool>>, key: &str| applies(key) && value.as_ref().is_some_and(|v| *v.get_ref());
+        // Only when every key read is for this kind: a key of another kind is one mistake, reported once.
+        let written = meta.keys.iter().any(|(key, _)| applies(key)) || meta.rejected.iter().any(|key| applies(key));
+        let wrong_kind = meta.keys.iter().any(|(key, _)| !applies(key));
+        if written
+            && !wrong_kind
+            && let Some(phases) = phases
+        {
+            self.needs_baseline(phases, check, "compare", &format!("{} has compare tolerances but", check.path));
+        }
+        Some(Compare {
+            rtt_p95_max_increase: rtt_p95_max_increase?,
+            loss_max_increase: loss_max_increase?,
+            answers_unchanged: flag(&raw.answers_unchanged, "answers_unchanged"),
+            cert_unchanged: flag(&raw.cert_unchanged, "cert_unchanged"),
+            status_unchanged: flag(&raw.status_unchanged, "status_unchanged"),
+        })
+    }
+
+    /// Report at `key` of the check (`check`'s meta) when none of `phases` is compared with a baseline; `lead`
+    /// starts the message. Unknown phases (already reported) skip the rule.
+    fn needs_baseline(&mut self, phases: &[String], check: &TableMeta, key: &str, lead: &str) {
+        if phases.iter().any(|p| !self.phases.contains_key(p) || self.compared.contains(p)) {
+            return;
+        }
+        let Some(span) = check.key_span(key) else { return };
+        let first = phases.first().map_or("…", String::as_str);
+        let example = if first == DEFAULT_BASELINE { "commissioning" } else { DEFAULT_BASELINE };
+        self.at(
+            span,
+            format!("{}.{key}", check.path),
+            format!(
+                "{lead} none of its phases ({}) is compared with a baseline; set baseline under [phase.{first}] to \
+                 the phase to compare with, such as baseline = {example:?}, or remove {key}",
+                phases.join(", ")
+            ),
+        );
     }
 
     /// `retries` (0 to [`MAX_RETRIES`]) and `retry_interval` ([`MIN_RETRY_INTERVAL`] to [`MAX_RETRY_INTERVAL`],
@@ -1166,18 +1443,7 @@ impl CheckValidator<'_, '_, '_> {
             if !seen.insert(name.clone()) {
                 self.at(phase.span(), key.clone(), format!("phase {name:?} is listed twice"));
             } else if !self.phases.contains_key(name) {
-                let declared: Vec<&str> =
-                    self.phases.values().filter(|p| !p.standard).map(|p| p.name.as_str()).collect();
-                let declared = if declared.is_empty() { "none".to_owned() } else { declared.join(", ") };
-                self.at(
-                    phase.span(),
-                    key.clone(),
-                    format!(
-                        "unknown phase {name:?}; standard phases: {}; declared: {declared}; declare new phases as \
-                         [phase.{name}]",
-                        STANDARD_PHASES.join(", ")
-                    ),
-                );
+                self.at(phase.span(), key.clone(), unknown_phase(name, self.phases));
             }
             out.push(phase.into_inner());
         }
@@ -1189,7 +1455,7 @@ impl CheckValidator<'_, '_, '_> {
         for (name, span) in &meta.keys {
             let Some(info) = keys.iter().find(|k| k.name == name) else { continue };
             if !info.applies_to(kind) {
-                let what = if prefix.is_empty() { "keys" } else { "expect keys" };
+                let what = format!("{}keys", prefix.replace('.', " "));
                 self.at(
                     span.clone(),
                     format!("{}.{name}", meta.path),
@@ -2177,6 +2443,27 @@ impl CheckValidator<'_, '_, '_> {
             proxy: proxy?,
             expect: EgressExpect { egress_in: egress_in? },
         }))
+    }
+}
+
+/// A rise over the baseline: a duration (`"20ms"`, more than zero) or a percentage (`"25%"`, more than 0 and at
+/// most [`MAX_INCREASE_PERCENT`]).
+fn increase(value: &str) -> Result<Increase, String> {
+    const FORM: &str = "write a duration such as \"20ms\" or a percentage of the baseline such as \"25%\"";
+    let text = value.trim();
+    if let Some(number) = text.strip_suffix('%') {
+        return match number.trim().parse::<f64>() {
+            Ok(p) if p.is_finite() && p > 0.0 && p <= MAX_INCREASE_PERCENT => Ok(Increase::Percent(p)),
+            Ok(p) if p.is_finite() => {
+                Err(format!("{value:?} is out of range; a percentage is more than 0% and at most 1000%"))
+            }
+            _ => Err(format!("{value:?} is not a percentage; {FORM}")),
+        };
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(format!("must be more than zero; {FORM}")),
+        Ok(d) => Ok(Increase::Absolute(d)),
+        Err(e) => Err(format!("{value:?} is neither a duration ({e}) nor a percentage; {FORM}")),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - helpers: `dedent`, `parse`, `ok`, `problems`, `one`, check builders (`icmp`, `tcp`, `dns`, `tls`, `http`)
 //! - example configs (loopback.toml, site.toml, hscn-site.toml): `examples_parse`,
-//!   `examples_reject_unknown_key_in_every_table`
+//!   `examples_reject_unknown_key_in_every_table` (every table: phases, gates, [evidence], each check's expect
+//!   and compare, …)
 //! - collecting: `many_problems_at_once`, `syntax_error_has_position`, `wrong_type_names_key_and_line`,
 //!   `problem_display_format`, `unreadable_file_is_one_problem_without_position`
 //! - structure: `top_level_unknown_key`, `check_must_be_array_of_tables`, `inline_check_array`,
@@ -20,12 +21,18 @@
 //!   `phase_settle_rules`, `icmp_depth_rules`, `tcp_send_and_banner_rules`, `mtu_rules`, `dns_servers_rules`,
 //!   `dns_answer_rules`, `tls_depth_rules`, `http_depth_rules`, `http_status_ranges`,
 //!   `http_header_and_body_expectations`, `egress_rules`, `probe_depth_problems_all_reported`
+//! - migration workflow (helpers `in_phases`, `compared`): `phase_baseline_defaults`, `phase_baseline_rules`,
+//!   `compare_values`, `compare_value_rules`, `compare_keys_must_apply_to_kind`, `compare_needs_a_baseline`,
+//!   `block_preexisting_rules`, `gate_rules`, `gate_requires_rules`, `gate_max_age_rules`, `evidence_rules`,
+//!   `increase_display_and_ceiling`, `workflow_problems_all_reported`
 
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use gonogo_config::{CheckSpec, Config, IpMode, Problem, Problems, Proxy, Role};
+use gonogo_config::{
+    CheckSpec, Compare, Config, DEFAULT_GATE_MAX_AGE, Increase, IpMode, Problem, Problems, Proxy, Role,
+};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -197,6 +204,64 @@ fn examples_parse() {
     assert_eq!((mtu.min, mtu.max, mtu.expect.path_mtu_min), (576, Some(1500), Some(1500)));
     let gone = find("legacy-tn-gateway-gone");
     assert!(gone.expect_failure && gone.phases == ["post-migration"]);
+
+    // hscn-site.toml shows the migration workflow: baselines (default and set), compare, gates, [evidence].
+    let baselines: Vec<(&str, Option<&str>)> =
+        hscn.phases.values().map(|p| (p.name.as_str(), p.baseline.as_deref())).collect();
+    assert_eq!(
+        baselines,
+        [
+            ("commissioning", None),
+            ("post-migration", Some("pre-migration")),
+            ("pre-migration", None),
+            ("regression", Some("post-migration")),
+            ("rollback-verify", Some("pre-migration")),
+        ]
+    );
+    let gates: Vec<(&str, Vec<&str>, Duration)> = hscn
+        .gates
+        .values()
+        .map(|g| (g.name.as_str(), g.requires.iter().map(String::as_str).collect(), g.max_age))
+        .collect();
+    let four_hours = Duration::from_secs(4 * 3600);
+    assert_eq!(
+        gates,
+        [
+            ("go-live", vec!["commissioning", "pre-migration"], four_hours),
+            ("migration-complete", vec!["post-migration", "regression"], four_hours),
+        ]
+    );
+    assert!(hscn.gates.values().all(|g| g.description.is_some()));
+    assert_eq!(hscn.evidence.signing_key, None, "the signing key is commented out");
+    let c = &find("hscn-dns-udp").compare;
+    assert!(c.answers_unchanged && c.rtt_p95_max_increase.is_none());
+    let c = &find("hscn-resolver-1-ping").compare;
+    assert_eq!(
+        (c.rtt_p95_max_increase, c.loss_max_increase),
+        (Some(Increase::Absolute(Duration::from_millis(20))), Some(0.2))
+    );
+    assert_eq!(find("app-tcp").compare.rtt_p95_max_increase, Some(Increase::Percent(25.0)));
+    assert!(find("app-tls").compare.cert_unchanged);
+    assert!(find("app-health").compare.status_unchanged);
+    let blocking: Vec<&str> = hscn.checks.iter().filter(|c| c.block_preexisting).map(|c| c.name.as_str()).collect();
+    assert_eq!(blocking, ["app-health"]);
+    // Every compared check also runs in pre-migration, the baseline of post-migration.
+    let compared: Vec<&str> = hscn.checks.iter().filter(|c| !c.compare.is_empty()).map(|c| c.name.as_str()).collect();
+    assert_eq!(compared, ["hscn-dns-udp", "hscn-resolver-1-ping", "app-tcp", "app-tls", "app-health"]);
+    for name in compared {
+        assert!(find(name).phases.iter().any(|p| p == "pre-migration"), "{name}");
+    }
+
+    // site.toml, lightly: the default baseline, a gate, two checks with compare.
+    assert_eq!(site.phases["post-migration"].baseline.as_deref(), Some("pre-migration"));
+    assert_eq!(site.gates["go-live"].requires, ["commissioning", "pre-migration"]);
+    let gateway = site.checks.iter().find(|c| c.name == "gateway-ping").expect("gateway-ping");
+    assert_eq!(
+        (gateway.compare.rtt_p95_max_increase, gateway.compare.loss_max_increase),
+        (Some(Increase::Percent(25.0)), Some(0.05))
+    );
+    assert!(site.checks.iter().find(|c| c.name == "app-health").expect("app-health").compare.status_unchanged);
+    assert!(loopback.gates.is_empty() && loopback.evidence.signing_key.is_none());
 }
 
 /// Where to insert `bogus_key = 1` into one table of a document, and the key path expected in the problem.
@@ -212,7 +277,9 @@ fn injections(text: &str) -> Vec<Injection> {
     let mut out = vec![Injection { offset: 0, text: "bogus_key = 1\n", key: "bogus_key".to_owned() }];
     for (key, value) in root.get_ref().iter() {
         match key.get_ref().as_ref() {
-            "site" | "defaults" | "api" | "storage" | "metrics" => out.push(injection(text, value, key.get_ref())),
+            "site" | "defaults" | "api" | "storage" | "metrics" | "evidence" => {
+                out.push(injection(text, value, key.get_ref()))
+            }
             "token" => {
                 for token in value.get_ref().as_array().expect("token array").iter() {
                     let table = token.get_ref().as_table().expect("token table");
@@ -220,10 +287,10 @@ fn injections(text: &str) -> Vec<Injection> {
                     out.push(injection(text, token, &format!("token \"{name}\"")));
                 }
             }
-            "phase" => {
-                let phases = value.get_ref().as_table().expect("phase table");
-                for (name, phase) in phases.iter() {
-                    out.push(injection(text, phase, &format!("phase.{}", name.get_ref())));
+            "phase" | "gate" => {
+                let tables = value.get_ref().as_table().expect("phase or gate table");
+                for (name, table) in tables.iter() {
+                    out.push(injection(text, table, &format!("{}.{}", key.get_ref(), name.get_ref())));
                 }
             }
             "check" => {
@@ -232,8 +299,10 @@ fn injections(text: &str) -> Vec<Injection> {
                     let name = table.get("name").and_then(|n| n.get_ref().as_str()).expect("check name");
                     let path = format!("check \"{name}\"");
                     out.push(injection(text, check, &path));
-                    if let Some(expect) = table.get("expect") {
-                        out.push(injection(text, expect, &format!("{path}.expect")));
+                    for sub in ["expect", "compare"] {
+                        if let Some(table) = table.get(sub) {
+                            out.push(injection(text, table, &format!("{path}.{sub}")));
+                        }
                     }
                 }
             }
@@ -284,6 +353,15 @@ fn examples_reject_unknown_key_in_every_table() {
                 "check \"site-egress\".expect.bogus_key",
                 "check \"hscn-path-mtu\".expect.bogus_key",
                 "check \"legacy-tn-gateway-gone\".bogus_key",
+                "phase.regression.bogus_key",
+                "gate.go-live.bogus_key",
+                "gate.migration-complete.bogus_key",
+                "evidence.bogus_key",
+                "check \"hscn-dns-udp\".compare.bogus_key",
+                "check \"hscn-resolver-1-ping\".compare.bogus_key",
+                "check \"app-tcp\".compare.bogus_key",
+                "check \"app-tls\".compare.bogus_key",
+                "check \"app-health\".compare.bogus_key",
             ] {
                 assert!(keys.contains(&key), "hscn-site.toml: no injection into {key}: {keys:?}");
             }
@@ -296,6 +374,9 @@ fn examples_reject_unknown_key_in_every_table() {
                 "storage.bogus_key",
                 "metrics.bogus_key",
                 "phase.pre-migration.bogus_key",
+                "gate.go-live.bogus_key",
+                "check \"gateway-ping\".compare.bogus_key",
+                "check \"app-health\".compare.bogus_key",
             ] {
                 assert!(keys.contains(&key), "site.toml: no injection into {key}: {keys:?}");
             }
@@ -444,10 +525,15 @@ fn top_level_unknown_key() {
         "[apis]\nlisten = \"x\"\n",
         &[
             "unknown key `apis`; did you mean `api`?",
-            "top-level keys: site, defaults, phase, check, api, token, storage, metrics",
+            "top-level keys: site, defaults, phase, check, api, token, storage, metrics, gate, evidence",
         ],
     );
     assert_eq!((p.key.as_str(), p.line, p.column), ("apis", 1, 2));
+    one(
+        "[gates.go-live]
+requires = [\"commissioning\"]\n",
+        &["did you mean `gate`?"],
+    );
     one("[sites]\nname = \"x\"\n", &["did you mean `site`?"]);
     one("[[tokens]]\nname = \"x\"\n", &["did you mean `token`?"]);
 }
@@ -653,7 +739,8 @@ fn unknown_key_lists_keys_and_suggests() {
         &[
             "unknown key `intervall`; did you mean `interval`?",
             "keys for kind \"icmp\": name, kind, phases, required, timeout, expect_failure, retries, retry_interval, \
-             depends_on, expect, target, count, interval, size, dont_fragment, ttl, fallback_tcp, ip, source",
+             depends_on, block_preexisting, expect, target, count, interval, size, dont_fragment, ttl, fallback_tcp, \
+             ip, source, compare",
         ],
     );
     assert_eq!((p.key.as_str(), p.line, p.column), (r#"check "c".intervall"#, 6, 1));
@@ -2198,4 +2285,546 @@ fn probe_depth_problems_all_reported() {
     );
     assert!(messages[4].starts_with("no check named \"nope\""), "{}", messages[4]);
     assert!(messages[9].contains("did you mean `dont_fragment`?"), "{}", messages[9]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Migration workflow: phase baselines, compare tolerances, block_preexisting, gates, [evidence]
+
+/// `text` (built by a check helper) with its check in `phases` (a TOML array) instead of commissioning.
+fn in_phases(text: &str, phases: &str) -> String {
+    text.replacen("phases = [\"commissioning\"]", &format!("phases = {phases}"), 1)
+}
+/// `text` with its check in post-migration, whose baseline is pre-migration by default.
+fn compared(text: &str) -> String {
+    in_phases(text, r#"["post-migration"]"#)
+}
+
+#[test]
+fn phase_baseline_defaults() {
+    // Without any table: post-migration, regression and rollback-verify against pre-migration; no others.
+    let c = ok(&icmp(""));
+    let baselines: Vec<(&str, Option<&str>)> =
+        c.phases.values().map(|p| (p.name.as_str(), p.baseline.as_deref())).collect();
+    assert_eq!(
+        baselines,
+        [
+            ("commissioning", None),
+            ("post-migration", Some("pre-migration")),
+            ("pre-migration", None),
+            ("regression", Some("pre-migration")),
+            ("rollback-verify", Some("pre-migration")),
+        ]
+    );
+    // A table without `baseline` keeps the default; a declared phase has none unless it sets one; a baseline may
+    // name a phase declared further down; cycles through baselines are fine.
+    let text = format!(
+        "[phase.post-migration]\ndescription = \"d\"\n[phase.cutover]\n[phase.regression]\nbaseline = \
+         \"post-migration\"\n[phase.commissioning]\nbaseline = \"verify\"\n[phase.verify]\nbaseline = \
+         \"commissioning\"\n[phase.pre-migration]\nbaseline = \"post-migration\"\n{}",
+        icmp("")
+    );
+    let c = ok(&text);
+    let baseline = |phase: &str| c.phases[phase].baseline.as_deref();
+    assert_eq!(baseline("post-migration"), Some("pre-migration"));
+    assert_eq!(baseline("cutover"), None);
+    assert_eq!(baseline("regression"), Some("post-migration"));
+    assert_eq!(baseline("commissioning"), Some("verify"));
+    assert_eq!(baseline("verify"), Some("commissioning"));
+    assert_eq!(baseline("pre-migration"), Some("post-migration"));
+    assert_eq!(baseline("rollback-verify"), Some("pre-migration"));
+}
+
+#[test]
+fn phase_baseline_rules() {
+    // A phase is not its own baseline: the suggestion is another phase.
+    let p = one("[phase.post-migration]\nbaseline = \"post-migration\"\n", &[]);
+    assert_eq!(
+        p.message,
+        "a phase cannot be its own baseline; name the phase whose runs \"post-migration\" is compared with, such as \
+         \"pre-migration\", or remove baseline"
+    );
+    assert_eq!(place(&p), ("phase.post-migration.baseline", 2, 12));
+    let p = one("\n[phase.pre-migration]\nbaseline = \"pre-migration\"\n", &["such as \"commissioning\""]);
+    assert_eq!(place(&p), ("phase.pre-migration.baseline", 3, 12));
+    // Unknown, with a suggestion.
+    let p = one("[phase.regression]\nbaseline = \"pre-migraton\"\n", &[]);
+    assert_eq!(
+        p.message,
+        "unknown phase \"pre-migraton\"; did you mean \"pre-migration\"?; standard phases: commissioning, \
+         pre-migration, post-migration, regression, rollback-verify; declared: none; declare new phases as \
+         [phase.pre-migraton]"
+    );
+    assert_eq!(place(&p), ("phase.regression.baseline", 2, 12));
+    let p = one(
+        "[phase.cutover]\nbaseline = \"soak\"\n[phase.spare]\n",
+        &["unknown phase \"soak\"", "declared: cutover, spare"],
+    );
+    assert_eq!(place(&p), ("phase.cutover.baseline", 2, 12));
+    // Types and typos.
+    let p = one("[phase.cutover]\nbaseline = 1\n", &[]);
+    assert_eq!(p.message, "expected a phase name string such as \"pre-migration\", found integer `1`");
+    assert_eq!(place(&p), ("phase.cutover.baseline", 2, 12));
+    let p = one("[phase.cutover]\nbaselin = \"pre-migration\"\n", &["unknown key `baselin`; did you mean `baseline`?"]);
+    assert!(p.message.ends_with("phase keys: description, every, settle, baseline"), "{}", p.message);
+    assert_eq!(place(&p), ("phase.cutover.baselin", 2, 1));
+    // Each phase's problem is reported, in file order.
+    let text = "[phase.a]\nbaseline = \"a\"\n[phase.b]\nbaseline = \"c\"\n";
+    let got: Vec<_> = problems(text).iter().map(|p| (p.line, p.column, p.key.clone())).collect();
+    assert_eq!(got, [(2, 12, "phase.a.baseline".to_owned()), (4, 12, "phase.b.baseline".to_owned())]);
+}
+
+#[test]
+fn compare_values() {
+    // Defaults: nothing to compare beyond the pass/fail transition; pre-existing failures only warn.
+    let c = ok(&compared(&icmp("")));
+    assert!(c.checks[0].compare.is_empty() && !c.checks[0].block_preexisting);
+    // icmp, inline.
+    let c = ok(&compared(&icmp(r#"compare = { rtt_p95_max_increase = "20ms", loss_max_increase = 0.25 }"#)));
+    let compare = &c.checks[0].compare;
+    assert_eq!(compare.rtt_p95_max_increase, Some(Increase::Absolute(Duration::from_millis(20))));
+    assert_eq!(compare.loss_max_increase, Some(0.25));
+    assert!(!compare.answers_unchanged && !compare.cert_unchanged && !compare.status_unchanged);
+    // As a [check.compare] table, with the check's expect table before it.
+    let text = format!(
+        "{}[check.expect]\nloss_max = 0.0\n[check.compare]\nrtt_p95_max_increase = \"25%\"\nloss_max_increase = 1\n",
+        compared(&icmp(""))
+    );
+    let c = ok(&text);
+    assert_eq!(c.checks[0].compare.rtt_p95_max_increase, Some(Increase::Percent(25.0)));
+    assert_eq!(c.checks[0].compare.loss_max_increase, Some(1.0));
+    for (value, want) in [
+        ("12.5%", Increase::Percent(12.5)),
+        (" 1000% ", Increase::Percent(1000.0)),
+        ("0.01%", Increase::Percent(0.01)),
+        ("1m30s", Increase::Absolute(Duration::from_secs(90))),
+        ("1ms", Increase::Absolute(Duration::from_millis(1))),
+    ] {
+        for text in [icmp(""), tcp("")] {
+            let text = compared(&format!("{text}compare = {{ rtt_p95_max_increase = \"{value}\" }}\n"));
+            assert_eq!(ok(&text).checks[0].compare.rtt_p95_max_increase, Some(want), "{value}");
+        }
+    }
+    ok(&compared(&icmp("compare = { loss_max_increase = 0.0 }")));
+    // The flags of dns, tls and http.
+    let c = ok(&compared(&dns("compare = { answers_unchanged = true }")));
+    assert!(c.checks[0].compare.answers_unchanged && !c.checks[0].compare.is_empty());
+    let c = ok(&compared(&tls("compare = { cert_unchanged = true }")));
+    assert!(c.checks[0].compare.cert_unchanged);
+    let c = ok(&compared(&http("compare = { status_unchanged = true }")));
+    assert!(c.checks[0].compare.status_unchanged);
+    let c = ok(&compared(&http("compare = { status_unchanged = false }")));
+    assert!(c.checks[0].compare.is_empty());
+    // An empty table is accepted, with or without a baseline.
+    assert!(ok(&icmp("compare = {}")).checks[0].compare.is_empty());
+}
+
+#[test]
+fn compare_value_rules() {
+    const FORM: &str = "write a duration such as \"20ms\" or a percentage of the baseline such as \"25%\"";
+    for (value, message) in [
+        ("0%", "\"0%\" is out of range; a percentage is more than 0% and at most 1000%".to_owned()),
+        ("-5%", "\"-5%\" is out of range; a percentage is more than 0% and at most 1000%".to_owned()),
+        ("1000.5%", "\"1000.5%\" is out of range; a percentage is more than 0% and at most 1000%".to_owned()),
+        ("abc%", format!("\"abc%\" is not a percentage; {FORM}")),
+        ("NaN%", format!("\"NaN%\" is not a percentage; {FORM}")),
+        ("inf%", format!("\"inf%\" is not a percentage; {FORM}")),
+        ("0s", format!("must be more than zero; {FORM}")),
+    ] {
+        let text = compared(&icmp(&format!("compare = {{ rtt_p95_max_increase = \"{value}\" }}")));
+        let p = one(&text, &[]);
+        assert_eq!(p.message, message, "{value}");
+        assert_eq!(place(&p), (r#"check "c".compare.rtt_p95_max_increase"#, 6, 36), "{value}");
+    }
+    let p = one(&compared(&tcp("compare = { rtt_p95_max_increase = \"soon\" }")), &[]);
+    assert!(p.message.starts_with("\"soon\" is neither a duration ("), "{}", p.message);
+    assert!(p.message.ends_with(&format!(") nor a percentage; {FORM}")), "{}", p.message);
+    let p = one(&compared(&icmp("compare = { rtt_p95_max_increase = 20 }")), &[]);
+    assert_eq!(
+        p.message,
+        "expected a duration such as \"20ms\" or a percentage such as \"25%\" (a string), found integer `20`"
+    );
+    assert_eq!(place(&p), (r#"check "c".compare.rtt_p95_max_increase"#, 6, 36));
+    for bad in ["1.5", "-0.1"] {
+        let p = one(&compared(&icmp(&format!("compare = {{ loss_max_increase = {bad} }}"))), &[]);
+        assert_eq!(
+            p.message,
+            format!(
+                "{bad} is out of range; a rise of the loss ratio is from 0.0 (no more loss than the baseline) to 1.0"
+            )
+        );
+        assert_eq!(place(&p), (r#"check "c".compare.loss_max_increase"#, 6, 33));
+    }
+    let p = one(&compared(&icmp("compare = { loss_max_increase = \"x\" }")), &[]);
+    assert_eq!(p.message, "expected a number from 0.0 to 1.0, found string \"x\"");
+    let text = compared(&dns("[check.compare]\nanswers_unchanged = \"yes\""));
+    let p = one(&text, &["expected true or false, found string \"yes\""]);
+    assert_eq!(place(&p), (r#"check "c".compare.answers_unchanged"#, 7, 21));
+    // Not a table.
+    let p = one(&compared(&icmp("compare = 5")), &[]);
+    assert_eq!(p.message, "expected a table: [check.compare] or compare = { … }, found integer `5`");
+    assert_eq!(place(&p), (r#"check "c".compare"#, 6, 11));
+    // Problems in compare, expect and the check itself are all reported.
+    let text = compared(&icmp("count = 0\nexpect = { loss_max = 2.0 }\ncompare = { loss_max_increase = 2.0 }"));
+    let got: Vec<_> = problems(&text).iter().map(|p| (p.line, p.column, p.key.clone())).collect();
+    assert_eq!(
+        got,
+        [
+            (6, 9, r#"check "c".count"#.to_owned()),
+            (7, 23, r#"check "c".expect.loss_max"#.to_owned()),
+            (8, 33, r#"check "c".compare.loss_max_increase"#.to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn compare_keys_must_apply_to_kind() {
+    for (text, key, message) in [
+        (
+            tcp("compare = { loss_max_increase = 0.1 }"),
+            "loss_max_increase",
+            "`compare.loss_max_increase` does not apply to kind \"tcp\"; compare keys for tcp: rtt_p95_max_increase",
+        ),
+        (
+            dns("compare = { rtt_p95_max_increase = \"1ms\" }"),
+            "rtt_p95_max_increase",
+            "`compare.rtt_p95_max_increase` does not apply to kind \"dns\"; compare keys for dns: answers_unchanged",
+        ),
+        (
+            icmp("compare = { status_unchanged = true }"),
+            "status_unchanged",
+            "`compare.status_unchanged` does not apply to kind \"icmp\"; compare keys for icmp: \
+             rtt_p95_max_increase, loss_max_increase",
+        ),
+        (
+            tls("compare = { answers_unchanged = true }"),
+            "answers_unchanged",
+            "`compare.answers_unchanged` does not apply to kind \"tls\"; compare keys for tls: cert_unchanged",
+        ),
+        (
+            http("compare = { cert_unchanged = true }"),
+            "cert_unchanged",
+            "`compare.cert_unchanged` does not apply to kind \"http\"; compare keys for http: status_unchanged",
+        ),
+    ] {
+        // With a baseline or without: one problem, the key's (no second one about the baseline).
+        for text in [compared(&text), text.clone()] {
+            let p = one(&text, &[]);
+            assert_eq!(p.message, message);
+            assert_eq!(place(&p), (format!("check \"c\".compare.{key}").as_str(), 6, 13));
+        }
+    }
+    // A key of another kind with a bad value: still one problem, about the kind.
+    one(&compared(&tcp("compare = { loss_max_increase = 7.0 }")), &["does not apply to kind \"tcp\""]);
+    // In a [check.compare] table: at the key.
+    let text = compared(&tcp("[check.compare]\nrtt_p95_max_increase = \"10ms\"\nloss_max_increase = 0.1"));
+    let p = one(&text, &["`compare.loss_max_increase` does not apply to kind \"tcp\""]);
+    assert_eq!(place(&p), (r#"check "c".compare.loss_max_increase"#, 8, 1));
+    // mtu and egress take no compare table at all.
+    let p = one(&compared(&mtu("compare = { loss_max_increase = 0.1 }")), &[]);
+    assert_eq!(p.message, "`compare` does not apply to kind \"mtu\"; keys for mtu: target, min, max, ip, source");
+    assert_eq!(place(&p), (r#"check "c".compare"#, 6, 1));
+    let p = one(&compared(&egress("compare = { status_unchanged = true }")), &[]);
+    assert_eq!(
+        p.message,
+        "`compare` does not apply to kind \"egress\"; keys for egress: ca_file, verify, url, proxy, ip, source"
+    );
+    // Unknown keys: a suggestion and the keys of the kind; for a kind without compare keys, all of them.
+    let p = one(&compared(&icmp("compare = { rtt_p95_increase = \"1ms\" }")), &[]);
+    assert_eq!(
+        p.message,
+        "unknown key `rtt_p95_increase`; did you mean `rtt_p95_max_increase`?; compare keys for kind \"icmp\": \
+         rtt_p95_max_increase, loss_max_increase"
+    );
+    assert_eq!(place(&p), (r#"check "c".compare.rtt_p95_increase"#, 6, 13));
+    let all = problems(&compared(&mtu("compare = { x = 1 }")));
+    let messages: Vec<&str> = all.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "`compare` does not apply to kind \"mtu\"; keys for mtu: target, min, max, ip, source",
+            "unknown key `x`; compare keys: rtt_p95_max_increase, loss_max_increase, answers_unchanged, \
+             cert_unchanged, status_unchanged",
+        ]
+    );
+}
+
+#[test]
+fn compare_needs_a_baseline() {
+    // Without a baseline in any of the check's phases: at the compare key, naming the phases.
+    let text = icmp("compare = { rtt_p95_max_increase = \"20ms\" }");
+    let p = one(&text, &[]);
+    assert_eq!(
+        p.message,
+        "check \"c\" has compare tolerances but none of its phases (commissioning) is compared with a baseline; set \
+         baseline under [phase.commissioning] to the phase to compare with, such as baseline = \"pre-migration\", \
+         or remove compare"
+    );
+    assert_eq!(place(&p), (r#"check "c".compare"#, 6, 1));
+    let text = in_phases(&dns("[check.compare]\nanswers_unchanged = true"), r#"["pre-migration", "commissioning"]"#);
+    let p = one(
+        &text,
+        &[
+            "none of its phases (pre-migration, commissioning) is compared",
+            "under [phase.pre-migration]",
+            "such as baseline = \"commissioning\"",
+        ],
+    );
+    assert_eq!(place(&p), (r#"check "c".compare"#, 6, 8));
+    // A flag set to false is still a tolerance written where nothing is compared.
+    one(&http("compare = { status_unchanged = false }"), &["has compare tolerances but"]);
+    // Works: one phase of several has a baseline (default or set), in a standard or a declared phase.
+    let with = icmp("compare = { loss_max_increase = 0.1 }");
+    for phases in [r#"["commissioning", "post-migration"]"#, r#"["regression"]"#, r#"["rollback-verify"]"#] {
+        ok(&in_phases(&with, phases));
+    }
+    ok(&format!("[phase.cutover]\nbaseline = \"pre-migration\"\n{}", in_phases(&with, r#"["cutover"]"#)));
+    ok(&format!("[phase.commissioning]\nbaseline = \"cutover\"\n[phase.cutover]\n{with}"));
+    // Not when the baseline itself is wrong, or a phase is unknown: those problems only.
+    for (phase, fragment) in [
+        ("[phase.cutover]\nbaseline = 1\n", "found integer `1`"),
+        ("[phase.cutover]\nbaseline = \"nope\"\n", "unknown phase \"nope\""),
+        ("[phase.cutover]\nbaseline = \"cutover\"\n", "cannot be its own baseline"),
+    ] {
+        let p = one(&format!("{phase}{}", in_phases(&with, r#"["cutover"]"#)), &[fragment]);
+        assert_eq!(place(&p), ("phase.cutover.baseline", 2, 12));
+    }
+    one(&in_phases(&with, r#"["commissioning", "cutover"]"#), &["unknown phase \"cutover\""]);
+    // A bad value and a missing baseline are two mistakes, both reported.
+    let all = problems(&icmp("compare = { loss_max_increase = 3.0 }"));
+    let got: Vec<_> = all.iter().map(place).collect();
+    assert_eq!(got, [(r#"check "c".compare"#, 6, 1), (r#"check "c".compare.loss_max_increase"#, 6, 33)]);
+}
+
+#[test]
+fn block_preexisting_rules() {
+    // Works on every kind, in a phase with a baseline.
+    for text in [icmp(""), tcp(""), dns(""), tls(""), http(""), mtu(""), egress("")] {
+        let c = ok(&compared(&format!("{text}block_preexisting = true\n")));
+        assert!(c.checks[0].block_preexisting, "{text}");
+    }
+    assert!(!ok(&compared(&icmp("block_preexisting = false"))).checks[0].block_preexisting);
+    ok(&icmp("block_preexisting = false"));
+    // Without a baseline it has no effect: at the key.
+    let p = one(&icmp("block_preexisting = true"), &[]);
+    assert_eq!(
+        p.message,
+        "check \"c\" has block_preexisting = true but none of its phases (commissioning) is compared with a \
+         baseline; set baseline under [phase.commissioning] to the phase to compare with, such as baseline = \
+         \"pre-migration\", or remove block_preexisting"
+    );
+    assert_eq!(place(&p), (r#"check "c".block_preexisting"#, 6, 1));
+    let p = one(&compared(&icmp("block_preexisting = \"yes\"")), &["expected true or false, found string \"yes\""]);
+    assert_eq!(place(&p), (r#"check "c".block_preexisting"#, 6, 21));
+}
+
+/// A `[gate.NAME]` table with `lines`, then a check (so the file has one).
+fn gate(name: &str, lines: &str) -> String {
+    format!("[gate.{name}]\n{lines}\n{}", icmp(""))
+}
+
+#[test]
+fn gate_rules() {
+    assert!(ok(&icmp("")).gates.is_empty());
+    let text = format!(
+        "[gate.go-live]\nrequires = [\"commissioning\", \"pre-migration\"]\nmax_age = \"90m\"\n[gate.done_2]\n\
+         description = \"Accepted\"\nrequires = [\"cutover\", \"post-migration\"]\n[phase.cutover]\n{}",
+        icmp("")
+    );
+    let c = ok(&text);
+    assert_eq!(c.gates.keys().collect::<Vec<_>>(), ["done_2", "go-live"]);
+    let live = &c.gates["go-live"];
+    assert_eq!(live.name, "go-live");
+    assert_eq!(live.requires, ["commissioning", "pre-migration"]);
+    assert_eq!((live.max_age, live.description.as_deref()), (Duration::from_secs(5400), None));
+    let done = &c.gates["done_2"];
+    assert_eq!(done.requires, ["cutover", "post-migration"], "file order, declared phases too");
+    assert_eq!((done.max_age, done.description.as_deref()), (DEFAULT_GATE_MAX_AGE, Some("Accepted")));
+    assert_eq!(DEFAULT_GATE_MAX_AGE, Duration::from_secs(4 * 3600));
+
+    // Names as check names.
+    let p = one(&gate("Go-Live", "requires = [\"commissioning\"]"), &[]);
+    assert_eq!(
+        p.message,
+        "\"Go-Live\" is not a valid gate name; use lowercase letters, digits, '-' and '_', starting with a letter or \
+         digit, such as \"go-live\""
+    );
+    assert_eq!(place(&p), ("gate.Go-Live", 1, 7));
+    // Unknown keys, wrong shapes.
+    let p = one(&gate("g", "requires = [\"commissioning\"]\nmaxage = \"1h\""), &[]);
+    assert_eq!(p.message, "unknown key `maxage`; did you mean `max_age`?; gate keys: description, requires, max_age");
+    assert_eq!(place(&p), ("gate.g.maxage", 3, 1));
+    let p = one(&format!("gate = 1\n{}", icmp("")), &[]);
+    assert_eq!(
+        p.message,
+        "expected a table of gates; declare each as [gate.NAME] with requires = [\"pre-migration\", …]"
+    );
+    assert_eq!(place(&p), ("gate", 1, 8));
+    let p = one(&format!("gate.g = 1\n{}", icmp("")), &["expected a table: [gate.NAME], found integer `1`"]);
+    assert_eq!(place(&p), ("gate.g", 1, 10));
+    let p =
+        one(&gate("g", "requires = [\"commissioning\"]\ndescription = 5"), &["expected a string, found integer `5`"]);
+    assert_eq!(place(&p), ("gate.g.description", 3, 15));
+}
+
+#[test]
+fn gate_requires_rules() {
+    // Missing: at the header; a rejected value is not also missing.
+    let p = one(&format!("\n{}", gate("g", "max_age = \"1h\"")), &[]);
+    assert_eq!(
+        p.message,
+        "missing `requires`; add requires = [\"pre-migration\"] naming the phases whose latest runs must be GO"
+    );
+    assert_eq!(place(&p), ("gate.g", 2, 1));
+    let p = one(&gate("g", "requires = \"pre-migration\""), &[]);
+    assert_eq!(
+        p.message,
+        "expected an array of phase names such as [\"commissioning\", \"pre-migration\"], found string \
+         \"pre-migration\""
+    );
+    assert_eq!(place(&p), ("gate.g.requires", 2, 12));
+    // Empty, repeated, unknown: at the list or the entry.
+    let p = one(&gate("g", "requires = []"), &[]);
+    assert_eq!(p.message, "must name at least one phase, such as [\"commissioning\", \"pre-migration\"]");
+    assert_eq!(place(&p), ("gate.g.requires", 2, 12));
+    let text = gate("g", r#"requires = ["pre-migration", "commissioning", "pre-migration", "post-migraton"]"#);
+    let all = problems(&text);
+    let got: Vec<_> = all.iter().map(place).collect();
+    assert_eq!(
+        got,
+        [
+            ("gate.g.requires", 2, last_col(&text, 2, "\"pre-migration\"")),
+            ("gate.g.requires", 2, col(&text, 2, "\"post-migraton\"")),
+        ]
+    );
+    assert_eq!(all[0].message, "phase \"pre-migration\" is listed twice");
+    assert!(
+        all[1]
+            .message
+            .starts_with("unknown phase \"post-migraton\"; did you mean \"post-migration\"?; standard phases"),
+        "{}",
+        all[1].message
+    );
+}
+
+#[test]
+fn gate_max_age_rules() {
+    for (value, secs) in [("1m", 60), ("30d", 30 * 24 * 3600), ("4h", 4 * 3600), ("2h 30m", 9000)] {
+        let c = ok(&gate("g", &format!("requires = [\"commissioning\"]\nmax_age = \"{value}\"")));
+        assert_eq!(c.gates["g"].max_age, Duration::from_secs(secs), "{value}");
+    }
+    for (value, message) in [
+        ("59s", "\"59s\" is too short; max_age is at least 1m".to_owned()),
+        ("30d 1s", "\"30d 1s\" is too long; max_age may be at most 30d".to_owned()),
+        ("0s", "must be more than zero".to_owned()),
+    ] {
+        let p = one(&gate("g", &format!("requires = [\"commissioning\"]\nmax_age = \"{value}\"")), &[]);
+        assert_eq!(p.message, message, "{value}");
+        assert_eq!(place(&p), ("gate.g.max_age", 3, 11), "{value}");
+    }
+    let p = one(&gate("g", "requires = [\"commissioning\"]\nmax_age = \"soon\""), &["\"soon\" is not a duration"]);
+    assert_eq!(place(&p), ("gate.g.max_age", 3, 11));
+    let p = one(&gate("g", "requires = [\"commissioning\"]\nmax_age = 4"), &[]);
+    assert_eq!(p.message, "expected a duration string such as \"4h\", found integer `4`");
+    assert_eq!(place(&p), ("gate.g.max_age", 3, 11));
+}
+
+#[test]
+fn evidence_rules() {
+    let at = |text: &str| gonogo_config::parse(text, Path::new("/etc/gonogo/gonogo.toml"));
+    assert_eq!(ok(&icmp("")).evidence.signing_key, None);
+    assert_eq!(ok(&format!("[evidence]\n{}", icmp(""))).evidence.signing_key, None);
+    // Relative to the config file's directory; absolute as written.
+    let c = at(&format!("[evidence]\nsigning_key = \"keys/journal.key\"\n{}", icmp(""))).expect("valid");
+    assert_eq!(c.evidence.signing_key.as_deref(), Some(Path::new("/etc/gonogo/keys/journal.key")));
+    let c = at(&format!("[evidence]\nsigning_key = \"/srv/journal.key\"\n{}", icmp(""))).expect("valid");
+    assert_eq!(c.evidence.signing_key.as_deref(), Some(Path::new("/srv/journal.key")));
+    // Mistakes.
+    let p = one(&format!("[evidence]\nsigning_key = \"\"\n{}", icmp("")), &[]);
+    assert_eq!(
+        p.message,
+        "must not be empty; give the path of the PEM (PKCS#8) Ed25519 private key that signs the journal, made by \
+         `gonogo keygen`"
+    );
+    assert_eq!(place(&p), ("evidence.signing_key", 2, 15));
+    let p = one(&format!("[evidence]\nsigning_key = 1\n{}", icmp("")), &[]);
+    assert_eq!(p.message, "expected a file path string such as \"/etc/gonogo/journal.key\", found integer `1`");
+    assert_eq!(place(&p), ("evidence.signing_key", 2, 15));
+    let p = one(&format!("[evidence]\nsigning_kye = \"k\"\n{}", icmp("")), &[]);
+    assert_eq!(p.message, "unknown key `signing_kye`; did you mean `signing_key`?; [evidence] keys: signing_key");
+    assert_eq!(place(&p), ("evidence.signing_kye", 2, 1));
+    let p = one(&format!("evidence = 1\n{}", icmp("")), &["expected a table: [evidence], found integer `1`"]);
+    assert_eq!(place(&p), ("evidence", 1, 12));
+}
+
+#[test]
+fn increase_display_and_ceiling() {
+    let ms = Duration::from_millis;
+    assert_eq!(Increase::Absolute(ms(20)).to_string(), "20ms");
+    assert_eq!(Increase::Absolute(ms(90_000)).to_string(), "1m 30s");
+    assert_eq!(Increase::Percent(25.0).to_string(), "25%");
+    assert_eq!(Increase::Percent(12.5).to_string(), "12.5%");
+    assert_eq!(Increase::Absolute(ms(20)).ceiling(ms(10)), ms(30));
+    assert_eq!(Increase::Percent(25.0).ceiling(ms(100)), ms(125));
+    assert_eq!(Increase::Percent(1000.0).ceiling(ms(2)), ms(22));
+    assert_eq!(Increase::Percent(50.0).ceiling(Duration::ZERO), Duration::ZERO);
+    assert_eq!(Increase::Percent(1000.0).ceiling(Duration::MAX), Duration::MAX);
+    assert_eq!(Increase::Absolute(ms(1)).ceiling(Duration::MAX), Duration::MAX);
+    assert!(Compare::default().is_empty());
+    assert!(!Compare { loss_max_increase: Some(0.0), ..Compare::default() }.is_empty());
+    assert!(!Compare { cert_unchanged: true, ..Compare::default() }.is_empty());
+}
+
+/// Problems of the workflow tables and keys, across phases, checks, gates and [evidence], all reported together
+/// in file order.
+#[test]
+fn workflow_problems_all_reported() {
+    let text = dedent(
+        r#"
+        [phase.regression]
+        baseline = "regression"
+
+        [phase.cutover]
+        baseline = "pre-migratoin"
+
+        [[check]]
+        name = "ping"
+        kind = "icmp"
+        phases = ["commissioning"]
+        target = "10.0.0.1"
+        block_preexisting = true
+        compare = { rtt_p95_max_increase = "5%" }
+
+        [[check]]
+        name = "app"
+        kind = "tcp"
+        phases = ["post-migration"]
+        target = "10.0.0.1:443"
+        compare = { rtt_p95_max_increase = "0%", loss_max_increase = 0.1 }
+
+        [gate.go-live]
+        requires = ["commissioning", "comissioning"]
+        max_age = "31d"
+
+        [gate.done]
+        description = "d"
+
+        [evidence]
+        signing_key = ""
+        "#,
+    );
+    let got: Vec<(usize, usize, String)> = problems(&text).into_iter().map(|p| (p.line, p.column, p.key)).collect();
+    let want = [
+        (2, 12, "phase.regression.baseline"),
+        (5, 12, "phase.cutover.baseline"),
+        (12, 1, r#"check "ping".block_preexisting"#),
+        (13, 1, r#"check "ping".compare"#),
+        (20, 36, r#"check "app".compare.rtt_p95_max_increase"#),
+        (20, 42, r#"check "app".compare.loss_max_increase"#),
+        (23, 30, "gate.go-live.requires"),
+        (24, 11, "gate.go-live.max_age"),
+        (26, 1, "gate.done"),
+        (30, 15, "evidence.signing_key"),
+    ];
+    let want: Vec<(usize, usize, String)> = want.iter().map(|(l, c, k)| (*l, *c, (*k).to_owned())).collect();
+    assert_eq!(got, want, "{}", parse(&text).expect_err("bad"));
 }
