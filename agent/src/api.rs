@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::manager::{Manager, TriggerError};
+use crate::report::{ReportFormat, StatusView};
 use crate::run::{RunRecord, Trigger};
 
 /// Largest request body accepted.
@@ -109,13 +110,19 @@ pub fn authorize(manager: &Manager, headers: &HeaderMap, role: Role) -> ApiResul
 /// The API router.
 pub fn router(manager: Manager) -> Router {
     Router::new()
+        .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/plan", get(plan))
         .route("/api/v1/runs", post(trigger).get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route("/api/v1/runs/{id}/cancel", post(cancel))
+        .route("/api/v1/runs/{id}/report", get(report))
         .route("/api/v1/reload", post(reload))
+        .route("/api/v1/gates", get(gates))
+        .route("/api/v1/gates/{name}", get(gate))
+        .route("/api/v1/decisions", post(decision))
+        .route("/api/v1/journal", get(journal))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /api/v1/plan") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(manager)
@@ -188,6 +195,8 @@ async fn plan(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<se
 pub struct TriggerRequest {
     pub phase: String,
     pub change_ref: Option<String>,
+    /// Compare with this run instead of the latest finished run of the phase's baseline phase.
+    pub baseline_run: Option<String>,
 }
 
 /// `202` body.
@@ -223,7 +232,7 @@ async fn trigger(
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "change_ref: at most 200 printable characters"));
     }
     let trigger = Trigger { source: "api".to_owned(), by: Some(who) };
-    match m.trigger(&req.phase, req.change_ref, key, trigger) {
+    match m.trigger(&req.phase, req.change_ref, key, trigger, req.baseline_run) {
         Ok(t) => Ok((
             StatusCode::ACCEPTED,
             Json(TriggerResponse {
@@ -237,7 +246,9 @@ async fn trigger(
             Err(ApiError::new(StatusCode::CONFLICT, format!("a run of phase {phase:?} is already in progress"))
                 .with("running", running))
         }
-        Err(e @ TriggerError::Plan(_)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e @ (TriggerError::Plan(_) | TriggerError::Baseline(_))) => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+        }
         Err(e @ TriggerError::ShuttingDown) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         Err(e @ TriggerError::Store(_)) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
@@ -325,6 +336,65 @@ fn load(m: &Manager, id: &str) -> ApiResult<RunRecord> {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    format: Option<String>,
+}
+
+/// Headers of a server-rendered page or report: its type, no sniffing, and for HTML a policy that allows
+/// nothing but its own inline styles and images (no script, no fetch, no frames), whatever a name holds.
+fn document_headers(content_type: &'static str) -> [(header::HeaderName, HeaderValue); 3] {
+    let csp = if content_type.starts_with("text/html") {
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    } else {
+        "default-src 'none'; sandbox"
+    };
+    [
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)),
+    ]
+}
+
+/// `GET /api/v1/runs/{id}/report?format=html|md|json|junit|csv` (default html).
+async fn report(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    authorize(&m, &headers, Role::Read)?;
+    let Query(q) = query?;
+    let format = match q.format.as_deref() {
+        None => ReportFormat::Html,
+        Some(name) => ReportFormat::parse(name).ok_or_else(|| {
+            let known: Vec<&str> = ReportFormat::ALL.iter().map(|f| f.as_str()).collect();
+            ApiError::new(StatusCode::BAD_REQUEST, format!("format={name:?}: use one of {}", known.join(", ")))
+        })?,
+    };
+    let run = load(&m, &id)?;
+    let body = crate::report::render(&run, format, &[], crate::engine::unix_now());
+    // The id passed the store's check (letters, digits, '-', '_', '.'), so it is safe in a header.
+    let disposition = if format == ReportFormat::Csv { "attachment" } else { "inline" };
+    let disposition = HeaderValue::from_str(&format!("{disposition}; filename=\"{id}.{}\"", format.extension()))
+        .unwrap_or_else(|_| HeaderValue::from_static("inline"));
+    let mut resp = (document_headers(format.content_type()), body).into_response();
+    resp.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
+    Ok(resp)
+}
+
+/// `GET /`: the status page (read role), server-rendered HTML without JavaScript.
+async fn status_page(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Response> {
+    authorize(&m, &headers, Role::Read)?;
+    let config = m.config();
+    let view = StatusView::collect(&config, m.store(), &m.active(), 20)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let body = crate::report::status_page(&view, &[], crate::engine::unix_now());
+    Ok((document_headers(ReportFormat::Html.content_type()), body).into_response())
+}
+
 async fn cancel(
     State(m): State<Manager>,
     headers: HeaderMap,
@@ -337,6 +407,32 @@ async fn cancel(
     let run = load(&m, &id)?;
     Err(ApiError::new(StatusCode::CONFLICT, format!("run {id} is {} and cannot be cancelled", run.status))
         .with("status", run.status.as_str()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalQuery {
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/journal?after=SEQ&limit=N` (read role): entries with seq > SEQ, oldest first, at most N
+/// (default 100, at most 1000); without `after`, the newest N. `more` is true when entries follow the last one.
+async fn journal(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    query: Result<Query<JournalQuery>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&m, &headers, Role::Read)?;
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let journal =
+        m.journal().cloned().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this agent keeps no journal"))?;
+    let read = tokio::task::spawn_blocking(move || journal.entries(q.after, limit))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the journal: {e}")))?;
+    let (entries, more) = read.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({ "entries": entries, "more": more })))
 }
 
 async fn reload(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
@@ -361,4 +457,51 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
+}
+
+async fn gates(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&m, &headers, Role::Read)?;
+    let config = m.config();
+    let now = crate::engine::unix_now();
+    let all: Vec<crate::gates::GateEvaluation> =
+        config.gates.keys().filter_map(|g| crate::gates::evaluate_in(&config, m.store(), g, now).ok()).collect();
+    Ok(Json(json!({ "gates": all })))
+}
+
+async fn gate(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Json<crate::gates::GateEvaluation>> {
+    authorize(&m, &headers, Role::Read)?;
+    crate::gates::evaluate_in(&m.config(), m.store(), &name, crate::engine::unix_now())
+        .map(Json)
+        .map_err(|msg| ApiError::new(StatusCode::NOT_FOUND, msg))
+}
+
+async fn decision(
+    State(m): State<Manager>,
+    headers: HeaderMap,
+    body: Result<Json<crate::gates::DecisionRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    use crate::gates::DecisionError;
+    let who = authorize(&m, &headers, Role::Signoff)?;
+    let Json(req) = body?;
+    let eval = crate::gates::evaluate_in(&m.config(), m.store(), &req.gate, crate::engine::unix_now())
+        .map_err(|msg| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg))?;
+    let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let decision = crate::gates::decide(&req, &eval, at, format!("api (token {who})")).map_err(|e| match e {
+        DecisionError::Invalid(msg) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, msg),
+        e @ DecisionError::Stale(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()).with("gate", json!(eval)),
+        e @ DecisionError::NotGo { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()).with("gate", json!(eval)),
+    })?;
+    let journal = m.journal().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the evidence journal is not available; see the agent's log")
+    })?;
+    let value =
+        serde_json::to_value(&decision).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let entry = journal
+        .append(crate::journal::Kind::Decision, value)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the decision was not recorded: {e}")))?;
+    Ok((StatusCode::CREATED, Json(json!({ "decision": decision, "journal_seq": entry.seq }))))
 }

@@ -13,6 +13,7 @@ use gonogo_config::Config;
 use crate::engine;
 use crate::output::{self, Format};
 use crate::plan;
+use crate::report::{self, ReportFormat};
 use crate::run::{RunRecord, Trigger};
 use crate::store::Store;
 use crate::verdict::Outcome;
@@ -54,6 +55,57 @@ pub enum Command {
         /// Output format.
         #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Compare with this recorded run instead of the latest finished run of the phase's baseline phase.
+        #[arg(long, value_name = "RUN")]
+        baseline: Option<String>,
+        /// The change reference (RFC number) this run belongs to, recorded with it.
+        #[arg(long, value_name = "REF")]
+        change_ref: Option<String>,
+    },
+    /// Compare two recorded runs offline: what RUN broke (regression), what was already broken in BASE
+    /// (pre-existing), what it fixed (exit 0 without regressions, 1 with).
+    Diff {
+        /// The baseline run (e.g. the pre-migration run).
+        base: String,
+        /// The run to judge against it (e.g. the post-migration run).
+        run: String,
+        /// Output format (table or json).
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Evaluate a go/no-go gate: GO only when the latest run of every required phase is GO and fresh (exit 0
+    /// GO, 1 NO-GO).
+    Gate {
+        /// The gate, e.g. go-live.
+        name: String,
+        /// Output format (table or json).
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Record a sign-off decision at a gate in the evidence journal, with the runs and hashes it relied on
+    /// (refused on stale evidence, and for `go` at a gate that is not GO unless --override gives a reason).
+    Signoff {
+        /// The gate, e.g. go-live.
+        #[arg(long)]
+        gate: String,
+        /// The decision.
+        #[arg(long, value_enum)]
+        decision: crate::gates::DecisionKind,
+        /// Who decides.
+        #[arg(long)]
+        name: String,
+        /// Their role, e.g. "Change manager".
+        #[arg(long)]
+        role: String,
+        /// Their organisation, e.g. the trust or the CN-SP.
+        #[arg(long)]
+        organisation: String,
+        /// A note kept with the decision.
+        #[arg(long)]
+        note: Option<String>,
+        /// Go although the gate is not GO, for this reason (recorded as an override).
+        #[arg(long = "override", value_name = "REASON")]
+        override_reason: Option<String>,
     },
     /// Validate the config file and report every problem with its line and column (exit 0 valid, 3 not).
     CheckConfig {
@@ -87,6 +139,30 @@ pub enum Command {
         #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Write a report of a recorded run: one self-contained HTML file, Markdown, JSON, JUnit, or a readiness
+    /// sheet as CSV (check, result Yes/No, evidence).
+    Report {
+        /// The run id (see `gonogo runs`).
+        id: String,
+        /// Report format.
+        #[arg(long, short = 'f', value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Write the report to this file instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key for signing the journal (`[evidence] signing_key`): the private key (PEM PKCS#8,
+    /// mode 0600) into FILE, the public key (64 hex characters) into FILE.pub and on stdout. Never overwrites.
+    Keygen {
+        /// Where to write the private key, e.g. /etc/gonogo/journal.key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// The evidence journal, state_dir/journal.jsonl.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
     /// Print a shell completion script on stdout (the Debian package installs those for bash, zsh and fish).
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -100,6 +176,26 @@ pub enum Command {
         /// Write gonogo.1 and gonogo-COMMAND.1 files into this directory instead.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+    },
+}
+
+/// `gonogo journal …`
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Check the journal offline (reads files only): every entry's hash, the seq sequence and prev links, the
+    /// signatures (with --pubkey), and that every journaled run document is unchanged. Names the first bad entry
+    /// (seq and line) and exits 1; exits 0 when all is well, 3 when the journal cannot be read.
+    Verify {
+        /// Ed25519 public key: 64 hex characters, or the FILE.pub `gonogo keygen` wrote. Every entry must then
+        /// be signed with its private key.
+        #[arg(long, value_name = "FILE|HEX")]
+        pubkey: Option<String>,
+        /// Accept journaled runs whose documents are gone (deleted by retention, `keep_runs`).
+        #[arg(long)]
+        allow_pruned: bool,
+        /// Verify this state directory (e.g. a copy) instead of the config's `state_dir`.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -126,12 +222,34 @@ pub fn main() -> ExitCode {
     let default_level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
     init_logging(cli.log_format, default_level);
     match cli.command {
-        Command::Run { phase, checks, format } => cmd_run(&cli.config, &phase, &checks, format),
+        Command::Run { phase, checks, format, baseline, change_ref } => {
+            cmd_run(&cli.config, &phase, &checks, format, baseline.as_deref(), change_ref)
+        }
+        Command::Diff { base, run, format } => cmd_diff(&cli.config, &base, &run, format),
+        Command::Gate { name, format } => cmd_gate(&cli.config, &name, format),
+        Command::Signoff { gate, decision, name, role, organisation, note, override_reason } => {
+            let req = crate::gates::DecisionRequest {
+                gate,
+                decision,
+                name,
+                role,
+                organisation,
+                note,
+                runs: None,
+                override_reason,
+            };
+            cmd_signoff(&cli.config, &req)
+        }
         Command::CheckConfig { file } => cmd_check_config(file.as_deref().unwrap_or(&cli.config)),
         Command::List { phase } => cmd_list(&cli.config, phase.as_deref()),
         Command::Serve => cmd_serve(&cli.config),
         Command::Runs { phase, limit, format } => cmd_runs(&cli.config, phase.as_deref(), limit, format),
         Command::Show { id, format } => cmd_show(&cli.config, &id, format),
+        Command::Report { id, format, out } => cmd_report(&cli.config, &id, format, out.as_deref()),
+        Command::Keygen { out } => cmd_keygen(&out),
+        Command::Journal { command: JournalCommand::Verify { pubkey, allow_pruned, state_dir } } => {
+            cmd_journal_verify(&cli.config, state_dir.as_deref(), pubkey.as_deref(), allow_pruned)
+        }
         Command::Completions { shell } => cmd_completions(shell),
         Command::Man { out_dir } => cmd_man(out_dir.as_deref()),
     }
@@ -172,7 +290,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .map_err(|e| usage_error(format!("cannot start the async runtime: {e}")))
 }
 
-fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> ExitCode {
+fn cmd_run(
+    config_path: &Path,
+    phase: &str,
+    only: &[String],
+    format: Format,
+    baseline: Option<&str>,
+    change_ref: Option<String>,
+) -> ExitCode {
     let config = match load(config_path) {
         Ok(c) => c,
         Err(code) => return code,
@@ -186,7 +311,7 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
         Err(code) => return code,
     };
     let trigger = Trigger { source: "cli".to_owned(), by: std::env::var("USER").ok() };
-    let mut run = RunRecord::new(&config, phase, trigger, None, !only.is_empty());
+    let mut run = RunRecord::new(&config, phase, trigger, change_ref, !only.is_empty());
     run.start();
     // The run is evidence: record it (as running first, so a killed run reads `interrupted` later) when the
     // state directory is writable; say so when it is not, and carry on.
@@ -213,9 +338,19 @@ fn cmd_run(config_path: &Path, phase: &str, only: &[String], format: Format) -> 
         }
     }));
     run.finish(checks);
+    // A selection of checks (--check) is not judged against a baseline: it is not the phase.
+    if let Ok(store) = &store
+        && only.is_empty()
+        && let Some(why) = run.compare_with_baseline(&config, store, baseline)
+    {
+        eprintln!("note: no baseline comparison: {why}");
+    }
     tracing::info!(phase = %run.phase, id = %run.id, verdict = ?run.verdict, "run finished");
     if let Ok(store) = &store {
-        if let Err(e) = store.save(&run).and_then(|_| store.prune()) {
+        if let Err(e) = store.save(&run).and_then(|_| {
+            journal_run(&config, store, &run.id);
+            store.prune()
+        }) {
             eprintln!("note: this run is not recorded: {e}");
         }
     }
@@ -363,6 +498,111 @@ fn cmd_show(path: &Path, id: &str, format: Format) -> ExitCode {
     }
 }
 
+/// `gonogo report ID`: the run from the store, rendered; on stdout or into `out`.
+fn cmd_report(path: &Path, id: &str, format: ReportFormat, out: Option<&Path>) -> ExitCode {
+    let store = match open_store(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let run = match store.load(id) {
+        Ok(Some(run)) => run,
+        Ok(None) | Err(crate::store::StoreError::BadId(_)) => {
+            return usage_error(format!("no run {id:?} in {}; `gonogo runs` lists them", store.dir().display()));
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = report::render(&run, format, &[], engine::unix_now());
+    match out {
+        None => write_stdout(text.as_bytes()),
+        Some(file) => match std::fs::write(file, text) {
+            Ok(()) => {
+                eprintln!("{format} report of run {} written to {}", run.id, file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e} (is its directory there and writable?)", file.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Append a recorded run to the journal; a failure is a note, the run and its verdict stand.
+fn journal_run(config: &Config, store: &Store, id: &str) {
+    let result = crate::journal::Journal::open(&config.storage.state_dir, config.evidence.signing_key.as_deref())
+        .and_then(|j| j.record_run(store, id));
+    if let Err(e) = result {
+        eprintln!("note: this run is not journaled: {e}");
+    }
+}
+
+fn cmd_keygen(out: &Path) -> ExitCode {
+    match crate::journal::keygen(out) {
+        Ok(public) => {
+            println!("{public}");
+            eprintln!(
+                "private key written to {} (keep it secret: set [evidence] signing_key to it); public key (hex) \
+                 written to {} and above: give it to whoever verifies the journal",
+                out.display(),
+                crate::journal::public_key_path(out).display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(e),
+    }
+}
+
+fn cmd_journal_verify(config: &Path, state_dir: Option<&Path>, pubkey: Option<&str>, allow_pruned: bool) -> ExitCode {
+    use crate::journal::{VerifyOptions, parse_public_key, verify};
+    let state_dir = match state_dir {
+        Some(dir) => dir.to_owned(),
+        None => match load(config) {
+            Ok(c) => c.storage.state_dir,
+            Err(code) => return code,
+        },
+    };
+    let public_key = match pubkey.map(parse_public_key).transpose() {
+        Ok(k) => k,
+        Err(e) => return usage_error(e),
+    };
+    let report = match verify(&state_dir, &VerifyOptions { public_key, allow_pruned }) {
+        Ok(r) => r,
+        Err(e) => return usage_error(e),
+    };
+    let mut out = String::new();
+    if let Some(problem) = &report.problem {
+        out.push_str(&format!("journal {}: FAILED\n  first bad entry: {problem}\n", report.path.display()));
+        if report.entries > 0 {
+            out.push_str(&format!("  the {} entries before it are intact\n", report.entries));
+        }
+        print!("{out}");
+        return ExitCode::FAILURE;
+    }
+    out.push_str(&format!("journal {}: OK\n", report.path.display()));
+    out.push_str(&format!("  {} entries, hash chain intact from seq 1\n", report.entries));
+    out.push_str(&match (pubkey, report.signed) {
+        (Some(key), n) => format!("  signatures: all {n} verified with public key {key}\n"),
+        (None, 0) => "  signatures: none (the journal is not signed)\n".to_owned(),
+        (None, n) => format!("  signatures: {n} entries signed, not checked (give --pubkey FILE|HEX)\n"),
+    });
+    out.push_str(&format!("  run documents: {} unchanged", report.runs_matched));
+    if !report.runs_pruned.is_empty() {
+        out.push_str(&format!(", {} deleted by retention (accepted: --allow-pruned)", report.runs_pruned.len()));
+    }
+    out.push('\n');
+    if report.torn_files > 0 {
+        out.push_str(&format!(
+            "  note: {} incomplete line(s) left by a crash were set aside (journal.jsonl.torn-*)\n",
+            report.torn_files
+        ));
+    }
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
 fn cmd_completions(shell: clap_complete::Shell) -> ExitCode {
     // The same CLI without its hidden commands (`man`, for packaging): completions offer what --help lists.
     let full = <Cli as clap::CommandFactory>::command();
@@ -456,6 +696,125 @@ fn write_stdout(bytes: &[u8]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: cannot write to stdout: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_diff(path: &Path, base: &str, run_id: &str, format: Format) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let store = match Store::open(&config.storage.state_dir, config.storage.keep_runs) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot open the run store: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let load_run = |id: &str| match store.load(id) {
+        Ok(Some(r)) if r.status == crate::run::RunStatus::Finished => Ok(r),
+        Ok(Some(r)) => Err(usage_error(format!("run {id} is {}, not finished: nothing to compare", r.status))),
+        Ok(None) | Err(crate::store::StoreError::BadId(_)) => {
+            Err(usage_error(format!("no run {id:?} in {}; `gonogo runs` lists them", store.dir().display())))
+        }
+        Err(e) => Err(usage_error(e)),
+    };
+    let (base, mut run) = match (load_run(base), load_run(run_id)) {
+        (Ok(b), Ok(r)) => (b, r),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let rules = |name: &str| config.checks.iter().find(|c| c.name == name).map(|c| c.compare.clone());
+    let blocks = |name: &str| config.checks.iter().any(|c| c.name == name && c.block_preexisting);
+    run.compare_with(&base, &rules, &blocks);
+    let Some(comparison) = &run.comparison else { return ExitCode::FAILURE };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(comparison).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+    } else {
+        print!("{}", output::comparison_table(&run, comparison));
+    }
+    ExitCode::from(if comparison.regressions > 0 { 1 } else { 0 })
+}
+
+/// The config and its run store, or the exit code that says why not.
+fn config_and_store(path: &Path) -> Result<(Config, Store), ExitCode> {
+    let config = load(path)?;
+    match Store::open(&config.storage.state_dir, config.storage.keep_runs) {
+        Ok(store) => Ok((config, store)),
+        Err(e) => {
+            eprintln!("error: cannot open the run store: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn cmd_gate(path: &Path, name: &str, format: Format) -> ExitCode {
+    let (config, store) = match config_and_store(path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let eval = match crate::gates::evaluate_in(&config, &store, name, engine::unix_now()) {
+        Ok(e) => e,
+        Err(msg) => return usage_error(msg),
+    };
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&eval).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")));
+    } else {
+        let mut out = format!("gate {}: {}\n", eval.gate, eval.verdict);
+        for p in &eval.phases {
+            let run = p.run_id.as_deref().unwrap_or("-");
+            let verdict = p.verdict.map_or("-", |v| v.as_str());
+            let mark = if p.ok { "ok" } else { "NOT OK" };
+            out.push_str(&format!("  {:<16} {mark:<6} {verdict:<12} {run}\n", p.phase));
+            if let Some(r) = &p.reason {
+                out.push_str(&format!("    └ {r}\n"));
+            }
+        }
+        print!("{out}");
+    }
+    ExitCode::from(if eval.verdict == crate::verdict::Verdict::Go { 0 } else { 1 })
+}
+
+fn cmd_signoff(path: &Path, req: &crate::gates::DecisionRequest) -> ExitCode {
+    let (config, store) = match config_and_store(path) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let eval = match crate::gates::evaluate_in(&config, &store, &req.gate, engine::unix_now()) {
+        Ok(e) => e,
+        Err(msg) => return usage_error(msg),
+    };
+    let at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let by = std::env::var("USER").map(|u| format!("cli ({u})")).unwrap_or_else(|_| "cli".to_owned());
+    let decision = match crate::gates::decide(req, &eval, at, by) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("refused: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let journal = match crate::journal::Journal::open(&config.storage.state_dir, config.evidence.signing_key.as_deref())
+    {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: cannot open the evidence journal: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serde_json::to_value(&decision)
+        .map_err(|e| e.to_string())
+        .and_then(|v| journal.append(crate::journal::Kind::Decision, v).map_err(|e| e.to_string()))
+    {
+        Ok(entry) => {
+            println!(
+                "recorded: {:?} at gate {} (gate {}) by {} — journal entry {}",
+                decision.decision, decision.gate, decision.gate_verdict, decision.name, entry.seq
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the decision was not recorded: {e}");
             ExitCode::FAILURE
         }
     }

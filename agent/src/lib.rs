@@ -2,11 +2,14 @@
 //!
 //! Code map, in reading order:
 //! - [`verdict`]: pure: observations + expectations → check outcome with reasons; outcomes → phase verdict.
+//! - [`compare`]: pure: a run against its baseline run (regression, pre-existing, fixed, drift).
+//! - [`gates`]: go/no-go points over the latest runs, and sign-off decisions (evaluation is pure).
 //! - [`plan`]: config meets probes; the one exhaustive match over check kinds.
 //! - [`engine`]: runs a plan concurrently under budgets and judges each check.
 //! - [`run`]: the run record (what `--format json` prints).
 //! - [`store`]: runs on disk, written atomically; interrupted runs recovered at start-up.
 //! - [`output`]: table, JSON and JUnit rendering.
+//! - [`report`]: reports of a run (self-contained HTML, Markdown, readiness-sheet CSV) and the status page.
 //! - [`cli`]: argument parsing, exit codes, commands.
 //! - [`serve`]: the daemon; [`manager`] starts, cancels and records runs; [`api`] is the HTTPS API;
 //!   [`metrics`] the Prometheus registry; [`notify`] talks to systemd.
@@ -14,6 +17,8 @@
 //! Invariants: the verdict engine does no I/O and reads no clock; only this crate knows JSON and the terminal.
 
 // The decision core.
+pub mod compare;
+pub mod gates;
 pub mod verdict;
 
 // Running a phase.
@@ -25,9 +30,11 @@ pub mod store;
 // Showing it.
 pub mod cli;
 pub mod output;
+pub mod report;
 
 // Serving: the daemon, its API, run manager and metrics.
 pub mod api;
+pub mod journal;
 pub mod manager;
 pub mod metrics;
 pub mod notify;

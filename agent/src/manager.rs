@@ -13,6 +13,7 @@ use gonogo_config::{Config, Problems};
 use tokio::sync::watch;
 
 use crate::engine;
+use crate::journal::{Journal, Kind};
 use crate::metrics::Metrics;
 use crate::plan::{self, PlanError};
 use crate::run::{RunRecord, RunStatus, Trigger};
@@ -32,6 +33,9 @@ pub enum TriggerError {
     /// A run of this phase is already queued or running.
     #[error("a run of phase {phase:?} is already in progress: {running}")]
     Conflict { phase: String, running: String },
+    /// The `baseline_run` named in the trigger cannot serve as the baseline.
+    #[error("{0}")]
+    Baseline(String),
     /// The agent is shutting down.
     #[error("the agent is shutting down; no new runs are started")]
     ShuttingDown,
@@ -76,6 +80,7 @@ struct Inner {
     config: RwLock<Arc<Config>>,
     store: Store,
     metrics: Arc<Metrics>,
+    journal: Option<Arc<Journal>>,
     state: Mutex<State>,
 }
 
@@ -88,14 +93,21 @@ pub struct Triggered {
 }
 
 impl Manager {
-    /// A manager for `config` (read from `config_path`), recording in `store`.
-    pub fn new(config_path: &Path, config: Config, store: Store, metrics: Arc<Metrics>) -> Manager {
+    /// A manager for `config` (read from `config_path`), recording in `store` and, when given, `journal`.
+    pub fn new(
+        config_path: &Path,
+        config: Config,
+        store: Store,
+        metrics: Arc<Metrics>,
+        journal: Option<Arc<Journal>>,
+    ) -> Manager {
         Manager {
             inner: Arc::new(Inner {
                 config_path: config_path.to_owned(),
                 config: RwLock::new(Arc::new(config)),
                 store,
                 metrics,
+                journal,
                 state: Mutex::new(State::default()),
             }),
         }
@@ -119,6 +131,11 @@ impl Manager {
         &self.inner.metrics
     }
 
+    /// The evidence journal, when the agent keeps one.
+    pub fn journal(&self) -> Option<&Arc<Journal>> {
+        self.inner.journal.as_ref()
+    }
+
     /// Start a run of `phase` now, unless one is in progress (conflict) or `idempotency_key` names an earlier
     /// trigger (its run is returned). The run is recorded as `queued` before this returns.
     pub fn trigger(
@@ -127,6 +144,7 @@ impl Manager {
         change_ref: Option<String>,
         idempotency_key: Option<String>,
         trigger: Trigger,
+        baseline_run: Option<String>,
     ) -> Result<Triggered, TriggerError> {
         let config = self.config();
         let mut state = self.state();
@@ -144,6 +162,20 @@ impl Manager {
             return Err(TriggerError::Conflict { phase: phase.to_owned(), running: active.id.clone() });
         }
         let planned = plan::plan(&config, phase, &[])?;
+        if let Some(id) = &baseline_run {
+            let wanted = config.phases.get(phase).and_then(|p| p.baseline.clone());
+            match (self.inner.store.load(id), wanted) {
+                (_, None) => return Err(TriggerError::Baseline(format!("phase {phase:?} has no baseline phase"))),
+                (Ok(Some(r)), Some(b)) if r.phase == b && r.status == RunStatus::Finished => {}
+                (Ok(Some(r)), Some(b)) => {
+                    return Err(TriggerError::Baseline(format!(
+                        "baseline_run {id} is a {} run of {}; a finished run of {b} is needed",
+                        r.status, r.phase
+                    )));
+                }
+                (Ok(None) | Err(_), _) => return Err(TriggerError::Baseline(format!("no run {id:?} in the store"))),
+            }
+        }
         let mut run = RunRecord::new(&config, phase, trigger, change_ref, false);
         self.inner.store.save(&run)?;
         let id = run.id.clone();
@@ -162,6 +194,7 @@ impl Manager {
 
         let manager = self.clone();
         let concurrency = config.defaults.concurrency;
+        let config = Arc::clone(&config);
         tokio::spawn(async move {
             let phase = run.phase.clone();
             run.start();
@@ -172,7 +205,12 @@ impl Manager {
                 *stop_rx.borrow()
             };
             tokio::select! {
-                checks = engine::execute(planned, concurrency, |_, _, _| {}) => run.finish(checks),
+                checks = engine::execute(planned, concurrency, |_, _, _| {}) => {
+                    run.finish(checks);
+                    if let Some(why) = run.compare_with_baseline(&config, manager.store(), baseline_run.as_deref()) {
+                        tracing::info!(id = %run.id, "no baseline comparison: {why}");
+                    }
+                }
                 stop = stopped => match stop {
                     Stop::Shutdown => run.abandon(
                         RunStatus::Interrupted,
@@ -182,6 +220,11 @@ impl Manager {
                 },
             }
             manager.save(&run);
+            if let Some(journal) = manager.journal()
+                && let Err(e) = journal.record_run(manager.store(), &run.id)
+            {
+                tracing::error!(id = %run.id, error = %e, "cannot journal the run");
+            }
             manager.metrics().observe_run(&run);
             manager.metrics().set_in_progress(&phase, false);
             if let Err(e) = manager.inner.store.prune() {
@@ -247,7 +290,7 @@ impl Manager {
     /// stays, and the metrics say so.
     pub fn reload(&self) -> Result<(), Problems> {
         let at = engine::unix_now() as f64;
-        match gonogo_config::load(&self.inner.config_path) {
+        let result = match gonogo_config::load(&self.inner.config_path) {
             Ok(new) => {
                 let old = self.config();
                 for phase in old.phases.keys().filter(|p| !new.phases.contains_key(*p)) {
@@ -265,7 +308,15 @@ impl Manager {
                 }
                 Err(problems)
             }
+        };
+        if let Some(journal) = self.journal() {
+            let data =
+                serde_json::json!({ "ok": result.is_ok(), "problems": result.as_ref().err().map_or(0, |p| p.len()) });
+            if let Err(e) = journal.append(Kind::Reload, data) {
+                tracing::error!(error = %e, "cannot journal the config reload");
+            }
         }
+        result
     }
 
     /// Stop starting runs; give active runs `grace` to finish, then record the rest as `interrupted`.

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api;
+use crate::journal::{Journal, Kind};
 use crate::manager::{Manager, TriggerError};
 use crate::metrics::Metrics;
 use crate::notify;
@@ -56,8 +57,19 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
     let store = Store::open(&state_dir, config.storage.keep_runs).with_context(|| {
         format!("state directory {} must be writable (systemd: StateDirectory=gonogo)", state_dir.display())
     })?;
-    for id in store.recover().context("recovering interrupted runs")? {
+    let recovered = store.recover().context("recovering interrupted runs")?;
+    for id in &recovered {
         tracing::warn!(id = %id, "run was in progress when the agent stopped; recorded as interrupted");
+    }
+    let journal = Arc::new(
+        Journal::open(&state_dir, config.evidence.signing_key.as_deref()).context("opening the evidence journal")?,
+    );
+    let started = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id(), "host": crate::run::hostname(),
+        "recovered": recovered, "public_key": journal.public_key_hex(),
+    });
+    if let Err(e) = journal.append(Kind::Start, started) {
+        tracing::error!(error = %e, "cannot journal the start");
     }
     let metrics = Arc::new(Metrics::new().context("setting up metrics")?);
     metrics.reload(true, crate::engine::unix_now() as f64);
@@ -73,7 +85,7 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
         None => None,
     };
     let schedule_config = config.clone();
-    let manager = Manager::new(config_path, config, store, Arc::clone(&metrics));
+    let manager = Manager::new(config_path, config, store, Arc::clone(&metrics), Some(Arc::clone(&journal)));
 
     let listener = TcpListener::bind(api_cfg.listen)
         .await
@@ -138,6 +150,10 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
         task.abort();
     }
     manager.shutdown(SHUTDOWN_GRACE).await;
+    let stopped = serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "pid": std::process::id() });
+    if let Err(e) = journal.append(Kind::Stop, stopped) {
+        tracing::error!(error = %e, "cannot journal the stop");
+    }
     for s in servers {
         let _ = s.await;
     }
@@ -262,7 +278,7 @@ fn start_schedules(manager: &Manager, config: &Config) -> Vec<JoinHandle<()>> {
                     let jitter = Duration::from_millis(RandomState::new().hash_one(&phase) % jitter_ms);
                     tokio::time::sleep(every + jitter).await;
                     let trigger = Trigger { source: "schedule".to_owned(), by: None };
-                    match manager.trigger(&phase, None, None, trigger) {
+                    match manager.trigger(&phase, None, None, trigger, None) {
                         Ok(t) => tracing::debug!(phase = %phase, id = %t.id, "scheduled run started"),
                         Err(TriggerError::Conflict { .. }) => {
                             tracing::info!(phase = %phase, "scheduled run skipped: a run is in progress")
