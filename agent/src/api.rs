@@ -447,18 +447,6 @@ async fn reload(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_eq_compares_whole_slices() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
-}
-
 async fn gates(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
     authorize(&m, &headers, Role::Read)?;
     let config = m.config();
@@ -504,4 +492,16 @@ async fn decision(
         .append(crate::journal::Kind::Decision, value)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the decision was not recorded: {e}")))?;
     Ok((StatusCode::CREATED, Json(json!({ "decision": decision, "journal_seq": entry.seq }))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
 }

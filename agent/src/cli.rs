@@ -107,6 +107,13 @@ pub enum Command {
         #[arg(long = "override", value_name = "REASON")]
         override_reason: Option<String>,
     },
+    /// A walk-through of a whole migration in a few seconds, with no config and no network beyond loopback:
+    /// commissioning, pre-migration, a simulated bad change, post-migration's NO-GO, and the HTML report.
+    Demo {
+        /// Where to write the HTML report.
+        #[arg(long, default_value = "gonogo-demo-report.html")]
+        out: PathBuf,
+    },
     /// Validate the config file and report every problem with its line and column (exit 0 valid, 3 not).
     CheckConfig {
         /// The file to check (default: --config).
@@ -227,6 +234,7 @@ pub fn main() -> ExitCode {
         }
         Command::Diff { base, run, format } => cmd_diff(&cli.config, &base, &run, format),
         Command::Gate { name, format } => cmd_gate(&cli.config, &name, format),
+        Command::Demo { out } => cmd_demo(&out),
         Command::Signoff { gate, decision, name, role, organisation, note, override_reason } => {
             let req = crate::gates::DecisionRequest {
                 gate,
@@ -808,13 +816,31 @@ fn cmd_signoff(path: &Path, req: &crate::gates::DecisionRequest) -> ExitCode {
     {
         Ok(entry) => {
             println!(
-                "recorded: {:?} at gate {} (gate {}) by {} — journal entry {}",
-                decision.decision, decision.gate, decision.gate_verdict, decision.name, entry.seq
+                "recorded: {} at gate {} (gate {}) by {} — journal entry {}",
+                decision.decision.as_str(),
+                decision.gate,
+                decision.gate_verdict,
+                decision.name,
+                entry.seq
             );
             ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: the decision was not recorded: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_demo(out: &Path) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(crate::demo::demo(out)) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the demo failed: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -115,6 +115,18 @@ pub enum DecisionKind {
     Investigate,
 }
 
+impl DecisionKind {
+    /// As written in the API and the journal: `go`, `no-go`, `rollback`, `investigate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Go => "go",
+            DecisionKind::NoGo => "no-go",
+            DecisionKind::Rollback => "rollback",
+            DecisionKind::Investigate => "investigate",
+        }
+    }
+}
+
 /// A sign-off request (API body or CLI flags).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

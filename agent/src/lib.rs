@@ -8,9 +8,10 @@
 //! - [`engine`]: runs a plan concurrently under budgets and judges each check.
 //! - [`run`]: the run record (what `--format json` prints).
 //! - [`store`]: runs on disk, written atomically; interrupted runs recovered at start-up.
+//! - [`journal`]: the append-only, hash-chained (optionally Ed25519-signed) evidence journal and its verifier.
 //! - [`output`]: table, JSON and JUnit rendering.
 //! - [`report`]: reports of a run (self-contained HTML, Markdown, readiness-sheet CSV) and the status page.
-//! - [`cli`]: argument parsing, exit codes, commands.
+//! - [`cli`]: argument parsing, exit codes, commands; [`demo`] is the self-contained walk-through.
 //! - [`serve`]: the daemon; [`manager`] starts, cancels and records runs; [`api`] is the HTTPS API;
 //!   [`metrics`] the Prometheus registry; [`notify`] talks to systemd.
 //!
@@ -29,6 +30,7 @@ pub mod store;
 
 // Showing it.
 pub mod cli;
+pub mod demo;
 pub mod output;
 pub mod report;
 

@@ -17,6 +17,7 @@ use gonogo_probes::Observations;
 use gonogo_probes::stats::RttStats;
 use serde_json::Value;
 
+use crate::compare::{CheckComparison, CompareStatus, Comparison, Drift};
 use crate::output::{self, Format};
 use crate::run::{CheckResult, RunRecord, RunStatus};
 use crate::store::{Store, StoreError};
@@ -486,7 +487,10 @@ table.exp td.met{color:var(--go)}table.exp td.unmet{color:var(--nogo);font-weigh
 ul.reasons{margin:0 0 4px;padding-left:18px}ul.reasons li{color:var(--nogo)}
 .st-regression{color:var(--nogo);font-weight:700}.st-pre-existing{color:var(--amber);font-weight:600}
 .st-fixed{color:var(--go);font-weight:600}.st-new{color:var(--err)}.st-ok{color:var(--go)}
-.exceeded{color:var(--nogo);font-weight:700}.lost-key{color:var(--nogo);font-weight:700}
+.exceeded{color:var(--nogo);font-weight:700}
+tr.st-row-regression>td:first-child{border-left:5px solid var(--nogo)}
+tr.st-row-pre-existing>td:first-child{border-left:5px solid #b26a00}
+tr.cmp>td:first-child{font-weight:600}.lost-key{color:var(--nogo);font-weight:700}
 div.charts{display:flex;flex-wrap:wrap;gap:10px 2%}
 figure.chart{margin:0 0 8px;width:49%;break-inside:avoid}figure.chart figcaption{font-weight:600;margin-bottom:2px}
 figure.chart svg{width:100%;height:auto;border:1px solid var(--line);background:#fff}
@@ -494,7 +498,7 @@ figure.chart svg{width:100%;height:auto;border:1px solid var(--line);background:
 footer{margin-top:30px;color:var(--grey);font-size:12px}
 @media print{
  body{max-width:none;padding:0;font-size:10.5px}
- .verdict,.badge,tr.check>td:first-child{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ .verdict,.badge,tr.check>td:first-child,tr.cmp>td:first-child{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  tr,figure{break-inside:avoid}h2,h3{break-after:avoid}a{color:inherit;text-decoration:none}
 }
 "#;
@@ -556,6 +560,125 @@ fn reasons_html(reasons: &[String]) -> String {
     format!("<ul class=\"reasons\">{items}</ul>")
 }
 
+/// Comparison statuses from the most to the least urgent, for ordering rows.
+fn urgency(s: CompareStatus) -> u8 {
+    match s {
+        CompareStatus::Regression => 0,
+        CompareStatus::PreExisting => 1,
+        CompareStatus::New => 2,
+        CompareStatus::Fixed => 3,
+        CompareStatus::Ok => 4,
+    }
+}
+
+/// A comparison's checks, regressions first, otherwise in run order.
+fn by_urgency(cmp: &Comparison) -> Vec<&CheckComparison> {
+    let mut rows: Vec<&CheckComparison> = cmp.checks.iter().collect();
+    rows.sort_by_key(|c| urgency(c.status));
+    rows
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `1 regression, 1 pre-existing failure, 0 fixed, 0 new`.
+fn comparison_counts(cmp: &Comparison) -> String {
+    format!(
+        "{}, {}, {} fixed, {} new",
+        plural(cmp.regressions, "regression", "regressions"),
+        plural(cmp.preexisting, "pre-existing failure", "pre-existing failures"),
+        cmp.fixed,
+        cmp.new
+    )
+}
+
+fn drift_sentence(d: &Drift) -> String {
+    let mark = if d.exceeded { ", EXCEEDED" } else { "" };
+    format!("{} {} → {} (tolerance {}{mark})", d.what, d.baseline, d.now, d.tolerance)
+}
+
+/// The small "vs baseline" tag after a check's outcome, when the run was compared and the check is not `ok`.
+fn compare_tag(run: &RunRecord, name: &str) -> String {
+    match run.comparison.as_ref().and_then(|c| c.check(name)) {
+        Some(c) if c.status != CompareStatus::Ok => {
+            format!(" <span class=\"badge st-{s}\" title=\"compared with the baseline run\">{s}</span>", s = c.status)
+        }
+        _ => String::new(),
+    }
+}
+
+fn comparison_html(run: &RunRecord) -> String {
+    let Some(cmp) = &run.comparison else { return String::new() };
+    let mut out = String::from("<section id=\"comparison\">\n<h2>Comparison with the baseline</h2>\n");
+    let _ = writeln!(
+        out,
+        "<p class=\"sub\">Baseline: {} run <code>{}</code>, finished {}.</p>",
+        esc(&cmp.baseline_phase),
+        esc(&cmp.baseline_id),
+        esc(cmp.baseline_finished_at.as_deref().unwrap_or("-"))
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"cmp-summary\" data-regressions=\"{}\" data-preexisting=\"{}\">\
+         <span class=\"badge st-regression\">{}</span> <span class=\"badge st-pre-existing\">{}</span> \
+         <span class=\"badge st-fixed\">{} fixed</span> <span class=\"badge st-new\">{} new</span></p>\n\
+         <p>A <strong>regression</strong> worked in the baseline and is broken now: the change broke it (roll back). A \
+         <strong>pre-existing</strong> failure was already failing before the change (investigate; not a reason to \
+         roll back on its own).</p>",
+        cmp.regressions,
+        cmp.preexisting,
+        esc(&plural(cmp.regressions, "regression", "regressions")),
+        esc(&plural(cmp.preexisting, "pre-existing failure", "pre-existing failures")),
+        cmp.fixed,
+        cmp.new
+    );
+    if cmp.checks.is_empty() {
+        out.push_str("<p class=\"empty\">No check to compare.</p>\n</section>\n");
+        return out;
+    }
+    out.push_str(
+        "<table class=\"comparison\"><thead><tr><th>Check</th><th>vs baseline</th><th>Baseline</th><th>Now</th>\
+         <th>Drift against tolerances</th></tr></thead><tbody>\n",
+    );
+    for c in by_urgency(cmp) {
+        let drift = if c.drift.is_empty() {
+            "<span class=\"empty\">no tolerance configured</span>".to_owned()
+        } else {
+            let mut t = String::from(
+                "<table class=\"exp\"><thead><tr><th>what</th><th>baseline</th><th>now</th><th>tolerance</th><th></th>\
+                 </tr></thead><tbody>",
+            );
+            for d in &c.drift {
+                let (class, mark) = if d.exceeded { ("unmet", "✗ exceeded") } else { ("met", "✓ within") };
+                let _ = write!(
+                    t,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{mark}</td></tr>",
+                    esc(&d.what),
+                    esc(&d.baseline),
+                    esc(&d.now),
+                    esc(&d.tolerance)
+                );
+            }
+            t.push_str("</tbody></table>");
+            t
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"cmp st-row-{s}\" data-compare=\"{name}\" data-status=\"{s}\"><td class=\"name\">{name}</td>\
+             <td><span class=\"badge st-{s}\">{s}</span></td><td>{base}</td><td>{now}</td><td>{drift}</td></tr>",
+            s = c.status,
+            name = esc(&c.name),
+            base = c
+                .baseline_outcome
+                .map_or_else(|| "<span class=\"empty\">not in baseline</span>".to_owned(), outcome_badge),
+            now = outcome_badge(c.outcome),
+        );
+    }
+    out.push_str("</tbody></table>\n</section>\n");
+    out
+}
+
 fn checks_html(run: &RunRecord, now_unix: i64) -> String {
     let mut out = String::from("<section id=\"checks\">\n<h2>Checks</h2>\n");
     if run.checks.is_empty() {
@@ -579,7 +702,7 @@ fn checks_html(run: &RunRecord, now_unix: i64) -> String {
             kind = esc(&c.kind),
             target = esc(&c.target),
             req = required_word(c),
-            badge = check_badge(c.outcome, c.required),
+            badge = format!("{}{}", check_badge(c.outcome, c.required), compare_tag(run, &c.name)),
             figures = esc(&check_figures(c, now_unix)),
             reasons = reasons_html(&c.reasons),
             exp = expectations_html(&c.expectations),
@@ -842,6 +965,7 @@ fn html(run: &RunRecord, decisions: &[Value], now_unix: i64) -> String {
         }
         b.push_str("</section>\n");
     }
+    b.push_str(&comparison_html(run));
     b.push_str(&checks_html(run, now_unix));
     b.push_str(&charts_html(run));
     b.push_str(&decisions_html(decisions));
@@ -887,6 +1011,39 @@ fn markdown(run: &RunRecord, decisions: &[Value], now_unix: i64) -> String {
             let _ = writeln!(o, "- {}", md(r));
         }
         o.push('\n');
+    }
+    if let Some(cmp) = &run.comparison {
+        let _ = writeln!(o, "## Comparison with the baseline\n");
+        let _ = writeln!(
+            o,
+            "Baseline: {} run `{}`, finished {}. **{}**.\n",
+            md(&cmp.baseline_phase),
+            cmp.baseline_id.replace('`', "'"),
+            md(cmp.baseline_finished_at.as_deref().unwrap_or("-")),
+            md(&comparison_counts(cmp))
+        );
+        if !cmp.checks.is_empty() {
+            let _ = writeln!(
+                o,
+                "| Check | vs baseline | Baseline | Now | Drift against tolerances |\n|---|---|---|---|---|"
+            );
+            for c in by_urgency(cmp) {
+                let status = match c.status {
+                    CompareStatus::Regression => "**REGRESSION**".to_owned(),
+                    s => s.to_string(),
+                };
+                let drift: Vec<String> = c.drift.iter().map(|d| md(&drift_sentence(d))).collect();
+                let _ = writeln!(
+                    o,
+                    "| {} | {status} | {} | {} | {} |",
+                    md(&c.name),
+                    c.baseline_outcome.map_or("not in baseline", Outcome::as_str),
+                    c.outcome,
+                    if drift.is_empty() { "-".to_owned() } else { drift.join("; ") }
+                );
+            }
+            o.push('\n');
+        }
     }
     let _ = writeln!(o, "## Checks\n");
     if run.checks.is_empty() {
@@ -1015,6 +1172,15 @@ fn csv(run: &RunRecord, now_unix: i64) -> String {
         let mut evidence = format!("{}: {}", c.outcome, check_figures(c, now_unix));
         for r in &c.reasons {
             let _ = write!(evidence, "; {r}");
+        }
+        if let Some(cmp) = &run.comparison
+            && let Some(cc) = cmp.check(&c.name)
+        {
+            let was = cc.baseline_outcome.map_or("not in baseline", Outcome::as_str);
+            let _ = write!(evidence, "; vs baseline {}: {} (was {was})", cmp.baseline_id, cc.status);
+            for d in cc.drift.iter().filter(|d| d.exceeded) {
+                let _ = write!(evidence, "; {}", drift_sentence(d));
+            }
         }
         let fields = [
             c.name.as_str(),
@@ -1169,8 +1335,8 @@ pub fn status_page(view: &StatusView, gates: &[Value], now_unix: i64) -> String 
         b.push_str("<p class=\"empty\">No phase has checks in the config.</p>\n");
     } else {
         b.push_str(
-            "<table><thead><tr><th>Phase</th><th>Verdict</th><th>Finished</th><th>Change</th><th>Blocking</th>\
-             <th>Run</th></tr></thead><tbody>\n",
+            "<table><thead><tr><th>Phase</th><th>Verdict</th><th>Finished</th><th>Change</th><th>vs baseline</th>\
+             <th>Blocking</th><th>Run</th></tr></thead><tbody>\n",
         );
         for p in &view.phases {
             let desc = p.description.as_deref().map(|d| format!("<br><small>{}</small>", esc(d))).unwrap_or_default();
@@ -1179,12 +1345,13 @@ pub fn status_page(view: &StatusView, gates: &[Value], now_unix: i64) -> String 
                     let _ = writeln!(
                         b,
                         "<tr class=\"phase\" data-phase=\"{name}\" data-verdict=\"{v}\"><td><strong>{name}</strong>{desc}</td>\
-                         <td>{badge}</td><td>{fin}</td><td>{chg}</td><td>{blk}</td><td><a href=\"{url}\">{id}</a></td></tr>",
+                         <td>{badge}</td><td>{fin}</td><td>{chg}</td><td>{cmp}</td><td>{blk}</td><td><a href=\"{url}\">{id}</a></td></tr>",
                         name = esc(&p.name),
                         v = esc(&verdict_word(r)),
                         badge = verdict_badge(r),
                         fin = esc(r.finished_at.as_deref().unwrap_or("-")),
                         chg = esc(r.change_ref.as_deref().unwrap_or("-")),
+                        cmp = esc(&r.comparison.as_ref().map_or_else(|| "-".to_owned(), comparison_counts)),
                         blk = esc(&r.blocking.join("; ")),
                         url = esc(&report_url(&r.id)),
                         id = esc(&r.id),
@@ -1194,7 +1361,7 @@ pub fn status_page(view: &StatusView, gates: &[Value], now_unix: i64) -> String 
                     let _ = writeln!(
                         b,
                         "<tr class=\"phase\" data-phase=\"{name}\" data-verdict=\"none\"><td><strong>{name}</strong>{desc}</td>\
-                         <td><span class=\"badge v-none\">no finished run</span></td><td>-</td><td>-</td><td></td><td></td></tr>",
+                         <td><span class=\"badge v-none\">no finished run</span></td><td>-</td><td>-</td><td>-</td><td></td><td></td></tr>",
                         name = esc(&p.name),
                     );
                 }

@@ -178,7 +178,7 @@ fn write_addr_file(path: &Path, addr: SocketAddr) -> anyhow::Result<()> {
 
 /// The rustls acceptor for the API: certificate chain and key from PEM files; client certificates required
 /// when `client_ca` is set.
-fn tls_acceptor(t: &ApiTls) -> anyhow::Result<TlsAcceptor> {
+pub(crate) fn tls_acceptor(t: &ApiTls) -> anyhow::Result<TlsAcceptor> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&t.cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| anyhow!("[api] tls_cert {}: {e}", t.cert.display()))?;
@@ -219,7 +219,12 @@ fn tls_acceptor(t: &ApiTls) -> anyhow::Result<TlsAcceptor> {
 
 /// Accept connections until `stop`; serve each (after the TLS handshake, if any) on its own task. On stop,
 /// open connections finish their requests (up to 5 s) and close.
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, router: Router, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {

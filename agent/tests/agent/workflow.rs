@@ -214,3 +214,24 @@ async fn decisions_over_the_api_are_refused_on_stale_evidence() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// `gonogo demo`: no config, loopback only; it shows the NO-GO it simulated, writes the report and exits 0.
+#[test]
+fn the_demo_shows_the_no_go_it_simulated_and_writes_the_report() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("demo.html");
+    let out = std::process::Command::new(crate::support::gonogo_bin())
+        .args(["demo", "--out"])
+        .arg(&report)
+        .env("NO_COLOR", "1")
+        .env_remove("GONOGO_CONFIG")
+        .output()
+        .expect("run gonogo demo");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("VERDICT: NO-GO — required check dns-app regressed"), "{text}");
+    assert!(text.contains("3 regression(s), 1 pre-existing"), "{text}");
+    assert!(text.contains("decision rollback recorded"), "{text}");
+    let html = std::fs::read_to_string(&report).expect("report written");
+    assert!(html.contains("NO-GO") && html.contains("patient-portal") && html.contains("legacy-app"));
+}
