@@ -375,7 +375,8 @@ async fn report(
         })?,
     };
     let run = load(&m, &id)?;
-    let body = crate::report::render(&run, format, &[], crate::engine::unix_now());
+    let decisions = crate::gates::decisions_for_phase(&m.config(), &run.phase);
+    let body = crate::report::render(&run, format, &decisions, crate::engine::unix_now());
     // The id passed the store's check (letters, digits, '-', '_', '.'), so it is safe in a header.
     let disposition = if format == ReportFormat::Csv { "attachment" } else { "inline" };
     let disposition = HeaderValue::from_str(&format!("{disposition}; filename=\"{id}.{}\"", format.extension()))
@@ -391,7 +392,9 @@ async fn status_page(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<
     let config = m.config();
     let view = StatusView::collect(&config, m.store(), &m.active(), 20)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let body = crate::report::status_page(&view, &[], crate::engine::unix_now());
+    let now = crate::engine::unix_now();
+    let gates = crate::gates::evaluate_all(&m.config(), m.store(), now);
+    let body = crate::report::status_page(&view, &gates, now);
     Ok((document_headers(ReportFormat::Html.content_type()), body).into_response())
 }
 

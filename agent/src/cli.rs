@@ -440,11 +440,7 @@ fn cmd_serve(path: &Path) -> ExitCode {
 
 /// The run store of the config at `path`.
 fn open_store(path: &Path) -> Result<Store, ExitCode> {
-    let config = load(path)?;
-    Store::open(&config.storage.state_dir, config.storage.keep_runs).map_err(|e| {
-        eprintln!("error: cannot open the run store: {e}");
-        ExitCode::FAILURE
-    })
+    config_and_store(path).map(|(_, store)| store)
 }
 
 fn cmd_runs(path: &Path, phase: Option<&str>, limit: usize, format: Format) -> ExitCode {
@@ -508,8 +504,8 @@ fn cmd_show(path: &Path, id: &str, format: Format) -> ExitCode {
 
 /// `gonogo report ID`: the run from the store, rendered; on stdout or into `out`.
 fn cmd_report(path: &Path, id: &str, format: ReportFormat, out: Option<&Path>) -> ExitCode {
-    let store = match open_store(path) {
-        Ok(s) => s,
+    let (config, store) = match config_and_store(path) {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let run = match store.load(id) {
@@ -522,7 +518,8 @@ fn cmd_report(path: &Path, id: &str, format: ReportFormat, out: Option<&Path>) -
             return ExitCode::FAILURE;
         }
     };
-    let text = report::render(&run, format, &[], engine::unix_now());
+    let decisions = crate::gates::decisions_for_phase(&config, &run.phase);
+    let text = report::render(&run, format, &decisions, engine::unix_now());
     match out {
         None => write_stdout(text.as_bytes()),
         Some(file) => match std::fs::write(file, text) {
@@ -710,16 +707,9 @@ fn write_stdout(bytes: &[u8]) -> ExitCode {
 }
 
 fn cmd_diff(path: &Path, base: &str, run_id: &str, format: Format) -> ExitCode {
-    let config = match load(path) {
-        Ok(c) => c,
+    let (config, store) = match config_and_store(path) {
+        Ok(x) => x,
         Err(code) => return code,
-    };
-    let store = match Store::open(&config.storage.state_dir, config.storage.keep_runs) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot open the run store: {e}");
-            return ExitCode::FAILURE;
-        }
     };
     let load_run = |id: &str| match store.load(id) {
         Ok(Some(r)) if r.status == crate::run::RunStatus::Finished => Ok(r),

@@ -255,6 +255,30 @@ pub fn evaluate_in(
     Ok(evaluate(gate, &latest, now_unix))
 }
 
+/// The decisions recorded at the gates that rely on `phase` (its runs are their evidence), oldest first.
+pub fn decisions_for_phase(config: &gonogo_config::Config, phase: &str) -> Vec<serde_json::Value> {
+    let gates: Vec<&str> =
+        config.gates.values().filter(|g| g.requires.iter().any(|p| p == phase)).map(|g| g.name.as_str()).collect();
+    decisions_at(&config.storage.state_dir, None)
+        .into_iter()
+        .filter(|e| e.pointer("/data/gate").and_then(|g| g.as_str()).is_some_and(|g| gates.contains(&g)))
+        .collect()
+}
+
+/// Every gate of `config` evaluated now, as JSON (for the status page).
+pub fn evaluate_all(
+    config: &gonogo_config::Config,
+    store: &crate::store::Store,
+    now_unix: i64,
+) -> Vec<serde_json::Value> {
+    config
+        .gates
+        .keys()
+        .filter_map(|g| evaluate_in(config, store, g, now_unix).ok())
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect()
+}
+
 /// The decisions recorded at `gate` in the journal of `state_dir`, oldest first (their journal entries).
 pub fn decisions_at(state_dir: &std::path::Path, gate: Option<&str>) -> Vec<serde_json::Value> {
     let path = state_dir.join(crate::journal::FILE_NAME);

@@ -106,13 +106,7 @@ pub fn render(run: &RunRecord, format: ReportFormat, decisions: &[Value], now_un
     }
 }
 
-/// The SHA-256, in lowercase hex, of the canonical form of the run document: `serde_json::to_vec(run)`
-/// (compact JSON, fields in declaration order). The journal records the same hash when a run finishes.
-pub fn run_sha256(run: &RunRecord) -> Result<String, serde_json::Error> {
-    let bytes = serde_json::to_vec(run)?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    Ok(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
-}
+pub use crate::journal::run_sha256;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Escaping.
@@ -695,14 +689,15 @@ fn checks_html(run: &RunRecord, now_unix: i64) -> String {
             out,
             "<tr class=\"check o-{o}{adv}\" data-check=\"{name}\" data-outcome=\"{o}\"><td class=\"name\">{name}</td>\
              <td>{kind}</td><td class=\"target\">{target}</td><td class=\"{req_class}\">{req}</td>\
-             <td class=\"outcome\">{badge}</td><td class=\"figures\">{figures}</td><td>{reasons}{exp}</td></tr>",
+             <td class=\"outcome\">{badge}{tag}</td><td class=\"figures\">{figures}</td><td>{reasons}{exp}</td></tr>",
             o = c.outcome,
             adv = if c.required || c.outcome == Outcome::Pass { "" } else { " advisory" },
             name = esc(&c.name),
             kind = esc(&c.kind),
             target = esc(&c.target),
             req = required_word(c),
-            badge = format!("{}{}", check_badge(c.outcome, c.required), compare_tag(run, &c.name)),
+            badge = check_badge(c.outcome, c.required),
+            tag = compare_tag(run, &c.name),
             figures = esc(&check_figures(c, now_unix)),
             reasons = reasons_html(&c.reasons),
             exp = expectations_html(&c.expectations),
@@ -1579,6 +1574,116 @@ mod tests {
             dual,
         ]);
         run
+    }
+
+    /// [`sample_run`] compared with a baseline: the hostile TCP check regressed (and drifted beyond its
+    /// tolerance), the DNS check was already failing, dual-stack is new, gateway is ok within its tolerance.
+    fn compared_run() -> RunRecord {
+        let mut run = sample_run();
+        let drift = |what: &str, baseline: &str, now: &str, tolerance: &str, exceeded: bool| Drift {
+            what: what.into(),
+            baseline: baseline.into(),
+            now: now.into(),
+            tolerance: tolerance.into(),
+            exceeded,
+        };
+        let cc = |name: &str, status, baseline_outcome, outcome, drift| CheckComparison {
+            name: name.into(),
+            status,
+            baseline_outcome,
+            outcome,
+            drift,
+        };
+        run.comparison = Some(Comparison {
+            baseline_id: "20261124T090000000Z-pre-migration-abcd".into(),
+            baseline_phase: "pre-migration".into(),
+            baseline_finished_at: Some("2026-11-24T09:00:05.000Z".into()),
+            checks: vec![
+                cc(
+                    "gateway",
+                    CompareStatus::Ok,
+                    Some(Outcome::Pass),
+                    Outcome::Pass,
+                    vec![drift("rtt_p95", "1.2ms", "2.4ms", "+20ms", false)],
+                ),
+                cc(
+                    HOSTILE,
+                    CompareStatus::Regression,
+                    Some(Outcome::Pass),
+                    Outcome::Fail,
+                    vec![drift("rtt_p95", "0.4ms", "45.0ms", "+25%", true)],
+                ),
+                cc("=HYPERLINK(\"evil\")", CompareStatus::PreExisting, Some(Outcome::Fail), Outcome::Fail, vec![]),
+                cc("dual-stack", CompareStatus::New, None, Outcome::Fail, vec![]),
+            ],
+            regressions: 1,
+            preexisting: 1,
+            fixed: 0,
+            new: 1,
+        });
+        run
+    }
+
+    #[test]
+    fn html_shows_the_comparison_with_the_baseline_regressions_first() {
+        let plain = render(&sample_run(), ReportFormat::Html, &[], NOW);
+        assert!(!plain.contains("id=\"comparison\""), "no comparison section without a baseline");
+        let run = compared_run();
+        let html = render(&run, ReportFormat::Html, &[], NOW);
+        assert!(!html.contains("<script"));
+        let section = &html[html.find("<section id=\"comparison\">").expect("comparison section")..];
+        let section = &section[..section.find("</section>").expect("end")];
+        assert!(section.contains("pre-migration run <code>20261124T090000000Z-pre-migration-abcd</code>"));
+        assert!(section.contains("data-regressions=\"1\" data-preexisting=\"1\""));
+        assert!(section.contains("1 regression</span>"));
+        assert!(section.contains("1 pre-existing failure</span>"));
+        let order: Vec<&str> = section.split("data-status=\"").skip(1).filter_map(|s| s.split('"').next()).collect();
+        assert_eq!(order, ["regression", "pre-existing", "new", "ok"]);
+        assert!(
+            section.contains(
+                "data-compare=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;\" data-status=\"regression\""
+            )
+        );
+        assert!(
+            section.contains(
+                "<td>rtt_p95</td><td>0.4ms</td><td>45.0ms</td><td>+25%</td><td class=\"unmet\">✗ exceeded</td>"
+            )
+        );
+        assert!(section.contains("<td class=\"met\">✓ within</td>"));
+        assert!(section.contains("not in baseline"));
+        assert_eq!(html.matches("<tr class=\"cmp ").count(), 4);
+        // The check table tags the checks that are not ok.
+        assert!(html.contains(
+            "<span class=\"badge st-regression\" title=\"compared with the baseline run\">regression</span>"
+        ));
+        assert!(html.contains("title=\"compared with the baseline run\">pre-existing</span>"));
+        // The comparison comes before the check table: the first thing read after the verdict and reasons.
+        assert!(html.find("id=\"comparison\"") < html.find("id=\"checks\""));
+    }
+
+    #[test]
+    fn markdown_and_csv_carry_the_comparison() {
+        let run = compared_run();
+        let md = render(&run, ReportFormat::Md, &[], NOW);
+        assert!(md.contains("## Comparison with the baseline"));
+        assert!(md.contains("**1 regression, 1 pre-existing failure, 0 fixed, 1 new**"), "{md}");
+        assert!(
+            md.contains("| **REGRESSION** | pass | fail | rtt\\_p95 0.4ms → 45.0ms \\(tolerance +25%, EXCEEDED\\) |"),
+            "{md}"
+        );
+        assert!(md.contains("| dual-stack | new | not in baseline | fail | - |"), "{md}");
+        let rows = parse_csv(&render(&run, ReportFormat::Csv, &[], NOW));
+        assert_eq!(rows.len(), run.checks.len() + 1);
+        assert!(
+            rows[2][5].ends_with(
+                "; vs baseline 20261124T090000000Z-pre-migration-abcd: regression (was pass); rtt_p95 0.4ms → 45.0ms \
+             (tolerance +25%, EXCEEDED)"
+            ),
+            "{}",
+            rows[2][5]
+        );
+        assert!(rows[3][5].contains("pre-existing (was fail)"), "{}", rows[3][5]);
+        assert!(rows[4][5].contains("new (was not in baseline)"), "{}", rows[4][5]);
     }
 
     /// Records of a CSV text (RFC 4180, quoted fields may hold line ends).

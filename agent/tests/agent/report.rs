@@ -20,8 +20,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Check names of [`plan`], in config order.
 const CHECKS: [&str; 5] = ["gateway-ping", "app-port", "legacy-port", "portal", "intranet"];
 
-/// A post-migration plan that ends NO-GO: ICMP and TCP that pass, a required TCP check to a closed port, an
-/// HTTP check that passes and an advisory one that gets a 503.
+/// A plan (the same checks in pre-migration and post-migration) that ends NO-GO: ICMP and TCP that pass, a
+/// required TCP check to a closed port, an HTTP check that passes and an advisory one that gets a 503.
 fn plan(open: std::net::SocketAddr, closed: std::net::SocketAddr, web: &HttpServer) -> String {
     format!(
         r#"
@@ -36,7 +36,7 @@ target = "127.0.0.1"
 count = 10
 interval = "10ms"
 timeout = "2s"
-phases = ["post-migration"]
+phases = ["pre-migration", "post-migration"]
 expect = {{ loss_max = 0.0 }}
 
 [[check]]
@@ -45,21 +45,21 @@ kind = "tcp"
 target = "{open}"
 count = 5
 timeout = "2s"
-phases = ["post-migration"]
+phases = ["pre-migration", "post-migration"]
 
 [[check]]
 name = "legacy-port"
 kind = "tcp"
 target = "{closed}"
 timeout = "2s"
-phases = ["post-migration"]
+phases = ["pre-migration", "post-migration"]
 
 [[check]]
 name = "portal"
 kind = "http"
 url = "{portal}"
 timeout = "2s"
-phases = ["post-migration"]
+phases = ["pre-migration", "post-migration"]
 
 [[check]]
 name = "intranet"
@@ -67,7 +67,7 @@ kind = "http"
 url = "{intranet}"
 required = false
 timeout = "2s"
-phases = ["post-migration"]
+phases = ["pre-migration", "post-migration"]
 "#,
         portal = web.url("/health"),
         intranet = web.url("/down"),
@@ -143,24 +143,27 @@ fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
     Some((be(&bytes[16..20]), be(&bytes[20..24])))
 }
 
-/// Run the plan's post-migration phase through the binary; the run id (the run is NO-GO).
-fn recorded_run(config: &Path) -> String {
-    let out = gonogo(config, &["run", "post-migration", "--format", "json"]);
+/// Run `phase` through the binary; the run id. The run must be NO-GO with these outcomes, in [`CHECKS`] order.
+fn recorded_run(config: &Path, phase: &str, outcomes: [&str; 5]) -> String {
+    let out = gonogo(config, &["run", phase, "--format", "json"]);
     assert_eq!(out.status.code(), Some(1), "expected NO-GO: {}{}", stdout(&out), stderr(&out));
     let run: Value = serde_json::from_slice(&out.stdout).expect("run JSON");
     assert_eq!(run["verdict"], "NO-GO");
-    let outcomes: Vec<&str> =
+    let got: Vec<&str> =
         run["checks"].as_array().expect("checks").iter().filter_map(|c| c["outcome"].as_str()).collect();
-    assert_eq!(outcomes, ["pass", "pass", "fail", "pass", "fail"], "{run}");
+    assert_eq!(got, outcomes, "{run}");
     run["id"].as_str().expect("id").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_in_headless_chromium() {
-    let (open, _open) = open_listener();
+    let (open, open_guard) = open_listener();
     let web = HttpServer::builder().status("/health", 200, "ok").status("/down", 503, "down").start();
     let cfg = write_config(&plan(open, closed_port(), &web));
-    let id = recorded_run(&cfg.path);
+    // The baseline, then the change: app-port stops listening.
+    recorded_run(&cfg.path, "pre-migration", ["pass", "pass", "fail", "pass", "fail"]);
+    drop(open_guard);
+    let id = recorded_run(&cfg.path, "post-migration", ["pass", "fail", "fail", "pass", "fail"]);
 
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("report.html");
@@ -170,6 +173,7 @@ async fn html_report_renders_in_headless_chromium() {
     let html = std::fs::read_to_string(&file).expect("report written");
     assert!(html.contains("data-verdict=\"NO-GO\""));
     assert!(html.contains("Leeds Test Surgery"));
+    assert!(html.contains("<section id=\"comparison\">"), "post-migration is compared with pre-migration");
     let artifacts = artifacts_dir();
     std::fs::copy(&file, artifacts.join("report.html")).expect("keep the HTML");
 
@@ -186,6 +190,10 @@ async fn html_report_renders_in_headless_chromium() {
     }
     assert_eq!(dom.matches("<tr class=\"check ").count(), CHECKS.len(), "one row per check");
     assert!(dom.contains("data-check=\"legacy-port\" data-outcome=\"fail\""));
+    // The comparison: what the change broke versus what was already broken.
+    assert!(dom.contains("data-compare=\"app-port\" data-status=\"regression\""), "{dom}");
+    assert!(dom.contains("data-compare=\"legacy-port\" data-status=\"pre-existing\""));
+    assert!(dom.contains("data-compare=\"portal\" data-status=\"ok\""));
     assert_eq!(dom.matches("<svg class=\"rtt\"").count(), 3, "a chart per ICMP and TCP check");
     assert!(dom.contains("<code class=\"sha256\">"));
 
@@ -209,7 +217,7 @@ async fn cli_report_formats_and_errors() {
     let (open, _open) = open_listener();
     let web = HttpServer::builder().status("/health", 200, "ok").status("/down", 503, "down").start();
     let cfg = write_config(&plan(open, closed_port(), &web));
-    let id = recorded_run(&cfg.path);
+    let id = recorded_run(&cfg.path, "post-migration", ["pass", "pass", "fail", "pass", "fail"]);
 
     // CSV: a readiness sheet, one row per check, Yes only for a pass.
     let out = gonogo(&cfg.path, &["report", &id, "--format", "csv"]);
