@@ -6,6 +6,7 @@
 //!   options (source, TTL, DF) on loopback and through a router with a 1400-byte hop (too big, time exceeded).
 //! - `mtu`: path MTU sweep on loopback; in a namespace: a router with a 1400-byte hop (IPv4 and IPv6), a
 //!   1400-byte local link, `min` above the path MTU, a silent target, a datagram socket that sees no ICMP errors.
+//! - `impairment`: tc netem delay 20 ms and loss 10 % towards a test host; statistics within tolerance.
 //! - `tcp`: open port, closed port (refused), a full accept queue (timeout), unreachable hosts and routes; source
 //!   address, send and banner (greeting, echo, silent, closing services).
 //! - `dns`: in-process hickory server over UDP and TCP; NOERROR, NXDOMAIN, record types, dead server, source
@@ -19,6 +20,7 @@ mod dns;
 mod egress;
 mod http;
 mod icmp;
+mod impairment;
 mod mtu;
 mod tcp;
 mod tls;
