@@ -113,6 +113,7 @@ pub fn router(manager: Manager) -> Router {
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/probe", get(crate::probe_endpoint::probe))
         .route("/api/v1/plan", get(plan))
         .route("/api/v1/runs", post(trigger).get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))

@@ -170,6 +170,15 @@ async fn run_check(
     }
 }
 
+/// Run one check once, now, as a run would (its units, the verdict engine), without dependencies, retries or a
+/// settle window: what `GET /probe` answers with.
+pub(crate) async fn run_single(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult {
+    let started = Instant::now();
+    let mut result = run_attempt(check, icmp).await;
+    result.duration = started.elapsed();
+    result
+}
+
 /// One attempt: every unit of the check, concurrently; the worst outcome wins.
 async fn run_attempt(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult {
     let units = plan::units(check, icmp).await;

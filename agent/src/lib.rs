@@ -40,4 +40,5 @@ pub mod journal;
 pub mod manager;
 pub mod metrics;
 pub mod notify;
+pub mod probe_endpoint;
 pub mod serve;

@@ -12,6 +12,8 @@
 //! - `workflow`: baseline comparison (regression vs pre-existing), gates, sign-off decisions (CLI and API).
 //! - `serve`: the API end to end: trigger, long-poll, show, metrics (promtool), auth, mTLS, bad input,
 //!   concurrent triggers, idempotency, kill -9 and restart, SIGHUP reload, SIGTERM.
+//! - `probe`: `GET /probe?check=NAME` (blackbox_exporter-compatible metrics) for every kind against loopback
+//!   targets, promtool, auth, unknown check, `target=` refused, a slow probe not holding up another.
 //! - `report`: `gonogo report` in every format from a recorded run; the HTML opened in headless Chromium
 //!   (verdict and every check row rendered, screenshot kept in target/test-artifacts/); the API report endpoint
 //!   and the status page.
@@ -31,6 +33,7 @@ mod expectations;
 mod journal;
 mod phase;
 mod privilege;
+mod probe;
 mod report;
 mod serve;
 mod workflow;
