@@ -26,7 +26,7 @@ use gonogo_testkit::tcp::open_listener;
 use serde_json::{Value, json};
 
 use crate::daemon::{Daemon, NOC_TOKEN, Pki, VIEWER_TOKEN, serve_config};
-use crate::support::{gonogo, gonogo_bin, stderr, stdout};
+use crate::support::{gonogo, gonogo_bin, have, is_root, stderr, stdout};
 
 /// The repository root.
 fn repo() -> PathBuf {
@@ -35,17 +35,6 @@ fn repo() -> PathBuf {
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
 }
 
 fn text(o: &Output) -> String {
