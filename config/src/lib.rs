@@ -6,6 +6,7 @@
 //! - [`raw`]: serde structs mirroring the file one to one (`deny_unknown_fields` everywhere, spans kept).
 //! - [`validate`]: raw → model, collecting *every* problem before failing.
 //! - [`error`]: [`Problem`] (file, line, column, key path, message) and [`Problems`].
+//! - [`schema`]: the JSON Schema of the file for editors, generated from [`raw`]'s key tables.
 //!
 //! This crate reads one file and does no other I/O (a `ca_file` is checked for existence by the agent's
 //! plan, and the `[api]` TLS files and the `[evidence]` signing key are read by the agent when it starts, not
@@ -14,6 +15,7 @@
 pub mod error;
 pub mod model;
 pub mod raw;
+pub mod schema;
 pub mod validate;
 
 use std::path::Path;

@@ -25,6 +25,10 @@
 //!   `compare_values`, `compare_value_rules`, `compare_keys_must_apply_to_kind`, `compare_needs_a_baseline`,
 //!   `block_preexisting_rules`, `gate_rules`, `gate_requires_rules`, `gate_max_age_rules`, `evidence_rules`,
 //!   `increase_display_and_ceiling`, `workflow_problems_all_reported`
+//! - JSON Schema (helpers `schema_errors`, a validator for the keywords the schema emits, and `as_json`):
+//!   `schema_file_is_generated` (`GONOGO_WRITE_SCHEMA=1 cargo test -p gonogo-config schema` rewrites
+//!   deploy/schema/gonogo.schema.json), `schema_describes_every_key_with_a_type`, `schema_accepts_the_examples`,
+//!   `schema_accepts_what_the_code_accepts`, `schema_refuses_what_the_code_refuses`
 
 use std::ops::Range;
 use std::path::Path;
@@ -2827,4 +2831,317 @@ fn workflow_problems_all_reported() {
     ];
     let want: Vec<(usize, usize, String)> = want.iter().map(|(l, c, k)| (*l, *c, (*k).to_owned())).collect();
     assert_eq!(got, want, "{}", parse(&text).expect_err("bad"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON Schema (deploy/schema/gonogo.schema.json)
+//
+// Validated by `schema_errors`, a small validator for exactly the keywords `gonogo_config::schema` emits (it
+// panics on any other keyword, so the schema cannot grow a rule these tests silently ignore). The `jsonschema`
+// crate was not used: it is heavy, and this subset is some sixty lines.
+
+fn schema_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/schema/gonogo.schema.json")
+}
+
+/// Why `value` (at JSON pointer `at`) does not satisfy `schema`; empty when it does.
+fn schema_errors(schema: &serde_json::Value, value: &serde_json::Value, at: &str) -> Vec<String> {
+    use serde_json::Value;
+    let mut errors = Vec::new();
+    let rules = match schema {
+        Value::Bool(true) => return errors,
+        Value::Bool(false) => return vec![format!("{at}: not allowed here")],
+        Value::Object(rules) => rules,
+        other => panic!("not a schema: {other}"),
+    };
+    let type_is = |t: &str| match t {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "boolean" => value.is_boolean(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        other => panic!("unknown type {other}"),
+    };
+    for (keyword, rule) in rules {
+        match keyword.as_str() {
+            "$schema" | "title" | "description" => {}
+            "type" => {
+                let types: Vec<&str> = match rule {
+                    Value::Array(types) => types.iter().filter_map(Value::as_str).collect(),
+                    other => vec![other.as_str().expect("type name")],
+                };
+                if !types.iter().any(|t| type_is(t)) {
+                    errors.push(format!("{at}: {value} is not of type {types:?}"));
+                }
+            }
+            "properties" | "additionalProperties" | "propertyNames" | "required" => {
+                let Some(object) = value.as_object() else { continue };
+                let properties = rules.get("properties").and_then(Value::as_object);
+                for (key, item) in object {
+                    let path = format!("{at}/{key}");
+                    match keyword.as_str() {
+                        "properties" => {
+                            if let Some(sub) = properties.and_then(|p| p.get(key)) {
+                                errors.extend(schema_errors(sub, item, &path));
+                            }
+                        }
+                        "additionalProperties" if !properties.is_some_and(|p| p.contains_key(key)) => {
+                            errors.extend(schema_errors(rule, item, &path));
+                        }
+                        "propertyNames" => errors.extend(schema_errors(rule, &Value::String(key.clone()), &path)),
+                        _ => {}
+                    }
+                }
+                if keyword == "required" {
+                    for key in rule.as_array().expect("required list").iter().filter_map(Value::as_str) {
+                        if !object.contains_key(key) {
+                            errors.push(format!("{at}: missing `{key}`"));
+                        }
+                    }
+                }
+            }
+            "enum" => {
+                if !rule.as_array().expect("enum list").contains(value) {
+                    errors.push(format!("{at}: {value} is not one of {rule}"));
+                }
+            }
+            "const" => {
+                if value != rule {
+                    errors.push(format!("{at}: {value} is not {rule}"));
+                }
+            }
+            "pattern" => {
+                let pattern = regex::Regex::new(rule.as_str().expect("pattern text")).expect("pattern compiles");
+                if let Some(text) = value.as_str().filter(|t| !pattern.is_match(t)) {
+                    errors.push(format!("{at}: {text:?} does not match {pattern}"));
+                }
+            }
+            "minimum" | "maximum" => {
+                let (Some(v), Some(bound)) = (value.as_f64(), rule.as_f64()) else { continue };
+                if (keyword == "minimum" && v < bound) || (keyword == "maximum" && v > bound) {
+                    errors.push(format!("{at}: {value} is beyond the {keyword} {rule}"));
+                }
+            }
+            "items" | "minItems" | "uniqueItems" => {
+                let Some(items) = value.as_array() else { continue };
+                match keyword.as_str() {
+                    "items" => {
+                        for (i, item) in items.iter().enumerate() {
+                            errors.extend(schema_errors(rule, item, &format!("{at}/{i}")));
+                        }
+                    }
+                    "minItems" if (items.len() as u64) < rule.as_u64().expect("count") => {
+                        errors.push(format!("{at}: fewer than {rule} items"));
+                    }
+                    "uniqueItems"
+                        if rule == &Value::Bool(true)
+                            && items.iter().enumerate().any(|(i, a)| items[..i].contains(a)) =>
+                    {
+                        errors.push(format!("{at}: items repeat"));
+                    }
+                    _ => {}
+                }
+            }
+            "allOf" => {
+                for sub in rule.as_array().expect("allOf list") {
+                    errors.extend(schema_errors(sub, value, at));
+                }
+            }
+            "if" => {
+                if schema_errors(rule, value, at).is_empty()
+                    && let Some(then) = rules.get("then")
+                {
+                    errors.extend(schema_errors(then, value, at));
+                }
+            }
+            "then" => {}
+            other => panic!("the test validator does not know the keyword {other:?}: teach it, or do not emit it"),
+        }
+    }
+    errors
+}
+
+/// `text` (TOML) as JSON, as an editor sees it.
+fn as_json(text: &str) -> serde_json::Value {
+    toml::from_str(text).unwrap_or_else(|e| panic!("TOML to JSON: {e}\n{text}"))
+}
+
+#[test]
+fn schema_file_is_generated() {
+    let generated = serde_json::to_string_pretty(&gonogo_config::schema::json_schema()).expect("schema serializes");
+    let generated = format!("{generated}\n");
+    let path = schema_path();
+    if std::env::var_os("GONOGO_WRITE_SCHEMA").is_some() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("create deploy/schema");
+        std::fs::write(&path, &generated).expect("write schema");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is not the schema the code generates (a key table in config/src/raw.rs or a rule in \
+         config/src/schema.rs changed); regenerate it with: GONOGO_WRITE_SCHEMA=1 cargo test -p gonogo-config schema",
+        path.display()
+    );
+}
+
+#[test]
+fn schema_describes_every_key_with_a_type() {
+    let schema = gonogo_config::schema::json_schema();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    fn walk(schema: &serde_json::Value, at: &str, tables: &mut usize) {
+        let Some(rules) = schema.as_object() else { return };
+        if rules.get("type").is_some_and(|t| t == "object") && rules.contains_key("properties") {
+            *tables += 1;
+            assert_eq!(rules.get("additionalProperties"), Some(&serde_json::Value::Bool(false)), "{at} is open");
+            for (key, sub) in rules["properties"].as_object().expect("properties") {
+                assert!(sub.get("type").is_some(), "{at}/{key} has no type: teach config/src/schema.rs its value");
+                assert!(sub.get("description").is_some(), "{at}/{key} has no description");
+                walk(sub, &format!("{at}/{key}"), tables);
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(sub) = rules.get(key) {
+                walk(sub, &format!("{at}/{key}"), tables);
+            }
+        }
+    }
+    let mut tables = 0;
+    walk(&schema, "", &mut tables);
+    // The root, site, defaults, phase, check, expect, compare, api, token, storage, metrics, gate, evidence.
+    assert_eq!(tables, 13);
+    // Every check key is offered, and those of other kinds are refused, kind by kind.
+    let check = &schema["properties"]["check"]["items"];
+    for key in gonogo_config::raw::CHECK_KEYS {
+        assert!(check["properties"].get(key.name).is_some(), "{}", key.name);
+    }
+    assert_eq!(check["allOf"].as_array().expect("rules").len(), gonogo_config::raw::KINDS.len());
+}
+
+#[test]
+fn schema_accepts_the_examples() {
+    let schema = gonogo_config::schema::json_schema();
+    for file in example_files() {
+        let text = std::fs::read_to_string(&file).expect("read example");
+        gonogo_config::parse(&text, &file).unwrap_or_else(|p| panic!("{}:\n{p}", file.display()));
+        let errors = schema_errors(&schema, &as_json(&text), "");
+        assert!(errors.is_empty(), "{} is valid but the schema refuses it:\n{}", file.display(), errors.join("\n"));
+    }
+}
+
+#[test]
+fn schema_accepts_what_the_code_accepts() {
+    let schema = gonogo_config::schema::json_schema();
+    // Values the agent reads case-insensitively, humantime spellings, status forms and ranges at their ends.
+    let text = dedent(
+        r#"
+        [defaults]
+        timeout = "1m 30s"
+        concurrency = 4096
+        [phase.commissioning]
+        every = "1.5h"
+        settle = " 2 min "
+        [[check]]
+        name = "d"
+        kind = "dns"
+        phases = ["commissioning"]
+        query = "nww.nhs.uk"
+        record = "aaaa"
+        transport = "TCP"
+        retries = 0
+        [check.expect]
+        rcode = "nxdomain"
+        min_answers = 0
+        [[check]]
+        name = "h"
+        kind = "http"
+        phases = ["commissioning"]
+        url = "https://app.example/health"
+        method = "get"
+        ip = "BOTH"
+        body_limit = 1
+        [check.expect]
+        status = [200, "2xx", "3XX", "300-399", "404"]
+        latency_max = "500ms"
+        [[check]]
+        name = "p"
+        kind = "icmp"
+        phases = ["commissioning"]
+        target = "10.0.0.1"
+        ttl = 255
+        size = 0
+        interval = "1ms"
+        [check.expect]
+        loss_max = 0
+        rtt_p95_max = "20ms"
+        [[check]]
+        name = "t"
+        kind = "tls"
+        phases = ["commissioning"]
+        target = "app.example:443"
+        min_version = "1.2"
+        [check.expect]
+        fingerprint_sha256 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+        "#,
+    );
+    ok(&text);
+    let errors = schema_errors(&schema, &as_json(&text), "");
+    assert!(errors.is_empty(), "the schema refuses what the code accepts:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn schema_refuses_what_the_code_refuses() {
+    let schema = gonogo_config::schema::json_schema();
+    let refused = |text: &str, why: &str| {
+        assert!(parse(text).is_err(), "the code accepts ({why}):\n{text}");
+        let errors = schema_errors(&schema, &as_json(text), "");
+        assert!(!errors.is_empty(), "the schema accepts ({why}):\n{text}");
+        errors
+    };
+    // An unknown key in every table of every example, as `examples_reject_unknown_key_in_every_table` does.
+    for file in example_files() {
+        let text = std::fs::read_to_string(&file).expect("read example");
+        for inj in injections(&text) {
+            let mut modified = text.clone();
+            modified.insert_str(inj.offset, inj.text);
+            let errors = refused(&modified, &format!("{}: {}", file.display(), inj.key));
+            assert!(errors.iter().any(|e| e.ends_with("/bogus_key: not allowed here")), "{errors:?}");
+        }
+    }
+    // A key of another kind, in a check, its expect and its compare.
+    let errors = refused(&dns("count = 5"), "count on a dns check");
+    assert_eq!(errors, ["/check/0/count: not allowed here"]);
+    let errors = refused(&icmp("query = \"nww.nhs.uk\""), "query on an icmp check");
+    assert_eq!(errors, ["/check/0/query: not allowed here"]);
+    let errors = refused(&tcp("[check.expect]\nloss_max = 0.1"), "expect.loss_max on a tcp check");
+    assert_eq!(errors, ["/check/0/expect/loss_max: not allowed here"]);
+    let text = format!(
+        "[phase.commissioning]\nbaseline = \"pre-migration\"\n{}",
+        tls("[check.compare]\nloss_max_increase = 0.1")
+    );
+    let errors = refused(&text, "compare.loss_max_increase on a tls check");
+    assert_eq!(errors, ["/check/0/compare/loss_max_increase: not allowed here"]);
+    // Every key that does not apply to a kind is refused by both, kind by kind.
+    for kind in gonogo_config::raw::KINDS {
+        for key in gonogo_config::raw::CHECK_KEYS.iter().filter(|k| !k.applies_to(kind)) {
+            let text = check(kind, "target = \"10.0.0.1\"\nquery = \"x\"\nurl = \"https://a.example/\"", "");
+            let mut value = as_json(&text);
+            value["check"][0][key.name] = serde_json::json!("x");
+            let errors = schema_errors(&schema, &value, "");
+            assert!(
+                errors.iter().any(|e| e == &format!("/check/0/{}: not allowed here", key.name)),
+                "{kind} {}",
+                key.name
+            );
+        }
+    }
+    // Values: enums, ranges, patterns, required keys.
+    refused(&dns("record = \"AXFR\""), "an unknown record type");
+    refused(&icmp("ttl = 256"), "ttl beyond 255");
+    refused(&icmp("timeout = \"soon\""), "a timeout that is not a duration");
+    refused(&http("[check.expect]\nstatus = [600]"), "a status beyond 599");
+    refused(&tls("min_version = \"1.1\""), "TLS 1.1");
+    refused("[[check]]\nname = \"c\"\nkind = \"dns\"\nphases = [\"commissioning\"]\n", "a dns check without query");
+    refused("[[token]]\nname = \"t\"\nsha256 = \"00\"\nroles = [\"admin\"]\n", "an unknown role and a short hash");
+    refused("[phase.Bad]\ndescription = \"x\"\n", "a phase name in capitals");
 }
