@@ -1341,37 +1341,6 @@ mod tests {
         m
     }
 
-    const ALL_NAMES: [&str; 28] = [
-        CHECK_SUCCESS,
-        CHECK_OUTCOME,
-        CHECK_DURATION_SECONDS,
-        CHECK_FAILURE,
-        ICMP_RTT_SECONDS,
-        ICMP_LOSS_RATIO,
-        ICMP_JITTER_SECONDS,
-        ICMP_SENT,
-        ICMP_RECEIVED,
-        TCP_CONNECT_SECONDS,
-        DNS_LOOKUP_SECONDS,
-        DNS_ANSWERS,
-        TLS_CERT_NOT_AFTER_TIMESTAMP_SECONDS,
-        TLS_HANDSHAKE_SECONDS,
-        HTTP_STATUS_CODE,
-        HTTP_DURATION_SECONDS,
-        HTTP_REDIRECTS,
-        MTU_PATH_BYTES,
-        MTU_INTERFACE_BYTES,
-        PHASE_VERDICT,
-        PHASE_LAST_RUN_TIMESTAMP_SECONDS,
-        PHASE_LAST_RUN_DURATION_SECONDS,
-        RUNS_TOTAL,
-        PHASE_VERDICTS_TOTAL,
-        RUN_IN_PROGRESS,
-        BUILD_INFO,
-        CONFIG_LAST_RELOAD_SUCCESSFUL,
-        CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
-    ];
-
     #[test]
     fn the_exposition_is_well_formed_and_lint_clean() {
         let text = everything().encode();
@@ -1401,8 +1370,8 @@ mod tests {
             }
         }
         assert_eq!(help.keys().collect::<Vec<_>>(), types.keys().collect::<Vec<_>>(), "HELP and TYPE per family");
-        for name in ALL_NAMES {
-            assert!(sampled.contains(name), "{name} has no series");
+        for name in names::ALL {
+            assert!(sampled.contains(*name), "{name} has no series");
         }
         for (name, t) in &types {
             // promtool check metrics: counters end in _total and nothing else does; no reserved suffixes; units
