@@ -144,13 +144,15 @@ async fn run_check(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let started = Instant::now();
         let mut result = {
             // The semaphore is never closed; should acquiring fail, run unbounded rather than not at all.
             let _permit = permits.acquire().await.ok();
-            run_attempt(check, icmp).await
+            // The check's own time: waiting for a permit is the phase's queue, not the target's slowness.
+            let started = Instant::now();
+            let mut result = run_attempt(check, icmp).await;
+            result.duration = started.elapsed();
+            result
         };
-        result.duration = started.elapsed();
         result.attempts = attempt;
         let passed = result.outcome == Outcome::Pass;
         if passed && attempt > 1 {
