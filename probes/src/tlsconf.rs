@@ -42,9 +42,10 @@ use crate::{Failure, ProbeError};
 /// ALPN protocols offered, in order of preference.
 pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// The crypto provider every probe uses: rustls's `ring` provider.
+/// The crypto provider every probe uses: rustls's `ring` provider, built once per process and shared.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
 }
 
 /// A TLS protocol version a client may offer. Ordered: `V1_2 < V1_3`.
