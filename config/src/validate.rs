@@ -708,19 +708,25 @@ fn tokens(raw: Vec<Spanned<RawToken>>, report: &mut Report<'_>) -> Vec<Token> {
     out
 }
 
-/// One `[[token]]`; `header` is its header's position.
-fn token(raw: RawToken, header: Range<usize>, report: &mut Report<'_>) -> Option<Token> {
-    let meta = &raw.meta;
-    let p = |key: &str| format!("{}.{key}", meta.path);
-    let name = match &raw.name {
+/// The `name` of a `[[check]]` or `[[token]]` (`what`), checked against the name rule; a missing one is reported
+/// at the table's `header` unless its value was already rejected.
+fn table_name(
+    name: Option<&Spanned<String>>,
+    what: &str,
+    example: &str,
+    meta: &TableMeta,
+    header: &Range<usize>,
+    report: &mut Report<'_>,
+) -> Option<String> {
+    match name {
         Some(name) if is_valid_name(name.get_ref()) => Some(name.get_ref().clone()),
         Some(name) => {
             report.at(
                 name.span(),
-                p("name"),
+                format!("{}.name", meta.path),
                 format!(
-                    "{:?} is not a valid token name; use lowercase letters, digits, '-' and '_', starting with a \
-                     letter or digit, such as \"cnsp-noc\"",
+                    "{:?} is not a valid {what} name; use lowercase letters, digits, '-' and '_', starting with a \
+                     letter or digit, such as \"{example}\"",
                     name.get_ref()
                 ),
             );
@@ -731,12 +737,19 @@ fn token(raw: RawToken, header: Range<usize>, report: &mut Report<'_>) -> Option
                 report.at(
                     header.clone(),
                     meta.path.clone(),
-                    "missing `name`; add name = \"…\" (unique, such as \"cnsp-noc\")",
+                    format!("missing `name`; add name = \"…\" (unique, such as \"{example}\")"),
                 );
             }
             None
         }
-    };
+    }
+}
+
+/// One `[[token]]`; `header` is its header's position.
+fn token(raw: RawToken, header: Range<usize>, report: &mut Report<'_>) -> Option<Token> {
+    let meta = &raw.meta;
+    let p = |key: &str| format!("{}.{key}", meta.path);
+    let name = table_name(raw.name.as_ref(), "token", "cnsp-noc", meta, &header, report);
     let sha256 = match &raw.sha256 {
         // The value is never quoted back: it may be a clear-text token.
         Some(h) => sha256_hex(h.get_ref()).map_err(|e| report.at(h.span(), p("sha256"), e)).ok(),
@@ -1113,31 +1126,7 @@ impl CheckValidator<'_, '_, '_> {
         let p = |key: &str| format!("{}.{key}", meta.path);
         let header = span.start..span.start;
 
-        let name = match raw.name.take() {
-            Some(name) if is_valid_name(name.get_ref()) => Some(name.into_inner()),
-            Some(name) => {
-                self.at(
-                    name.span(),
-                    p("name"),
-                    format!(
-                        "{:?} is not a valid check name; use lowercase letters, digits, '-' and '_', starting with a \
-                         letter or digit, such as \"gw-ping\"",
-                        name.get_ref()
-                    ),
-                );
-                None
-            }
-            None => {
-                if !meta.was_rejected("name") {
-                    self.at(
-                        header.clone(),
-                        meta.path.clone(),
-                        "missing `name`; add name = \"…\" (unique, such as \"gw-ping\")",
-                    );
-                }
-                None
-            }
-        };
+        let name = table_name(raw.name.take().as_ref(), "check", "gw-ping", &meta, &header, self.report);
 
         let kind = match raw.kind.take() {
             Some(kind) if KINDS.contains(&kind.get_ref().as_str()) => {
