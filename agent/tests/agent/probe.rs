@@ -29,27 +29,6 @@ fn unix(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-/// `promtool check metrics` on `text`, when promtool is installed (CI installs Debian's prometheus).
-fn promtool_check(text: &str, dir: &std::path::Path, name: &str) {
-    let have = std::process::Command::new("sh").args(["-c", "command -v promtool"]).output();
-    if !have.is_ok_and(|o| o.status.success()) {
-        return;
-    }
-    let file = dir.join(format!("probe-{name}.txt"));
-    std::fs::write(&file, text).expect("write");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < {}", file.display()))
-        .output()
-        .expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed for {name}:\n{text}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 struct Targets {
     open: SocketAddr,
     closed: SocketAddr,
@@ -207,7 +186,7 @@ async fn metrics(s: &Setup, check: &str) -> String {
     assert_eq!(status, StatusCode::OK, "{check}: {text}");
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{check}: content type {ct}");
     assert!(text.contains("# TYPE probe_success gauge"), "{check}: {text}");
-    promtool_check(&text, s.dir.path(), check);
+    crate::support::promtool_check(&text, s.dir.path(), &format!("probe-{check}"));
     text
 }
 

@@ -109,29 +109,7 @@ async fn trigger_long_poll_show_and_metrics() {
     assert_eq!(sample(&text, "gonogo_check_success", &[("phase", "pre-migration"), ("check", "app-port")]), Some(1.0));
     assert_eq!(sample(&text, "gonogo_config_last_reload_successful", &[]), Some(1.0));
     assert!(!text.contains(&id), "a run id leaked into a label");
-    promtool_check(&text, s.dir.path());
-}
-
-/// `promtool check metrics` (Debian's prometheus package, installed by .ci/run) on the scraped text.
-fn promtool_check(text: &str, dir: &std::path::Path) {
-    let have = std::process::Command::new("sh").args(["-c", "command -v promtool"]).output();
-    if !have.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED promtool check: promtool not installed (apt-get install prometheus)");
-        return;
-    }
-    let file = dir.join("metrics.txt");
-    std::fs::write(&file, text).expect("write");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("promtool check metrics < {}", file.display()))
-        .output()
-        .expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::promtool_check(&text, s.dir.path(), "metrics");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,3 +131,25 @@ pub fn run_with_hosts(hosts: &str, config: &str, phase: &str) -> Option<serde_js
     doc["exit_code"] = out.status.code().into();
     Some(doc)
 }
+
+/// `promtool check metrics` on a scraped `text` (written as `dir/NAME.txt`), when promtool is installed: CI
+/// installs Debian's prometheus package; elsewhere this says SKIPPED.
+pub fn promtool_check(text: &str, dir: &Path, name: &str) {
+    if !have("promtool") {
+        eprintln!("SKIPPED promtool check: promtool not installed (apt-get install prometheus)");
+        return;
+    }
+    let file = dir.join(format!("{name}.txt"));
+    std::fs::write(&file, text).expect("write");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed for {name}:\n{text}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
