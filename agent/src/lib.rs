@@ -42,3 +42,7 @@ pub mod metrics;
 pub mod notify;
 pub mod probe_endpoint;
 pub mod serve;
+
+// Shared test fixtures.
+#[cfg(test)]
+mod fixtures;

@@ -721,7 +721,6 @@ mod tests {
 
     use gonogo_probes::dns::DnsObservations;
     use gonogo_probes::http::HttpObservations;
-    use gonogo_probes::icmp::IcmpObservations;
     use gonogo_probes::tcp::TcpObservations;
     use gonogo_probes::tls::{CertInfo, TlsObservations};
     use gonogo_probes::{Failure, RttStats};
@@ -774,21 +773,8 @@ mod tests {
     }
 
     fn icmp(name: &str, rtts: &[Option<u64>]) -> CheckResult {
-        let got: Vec<Duration> = rtts.iter().flatten().map(|&v| ms(v)).collect();
-        let sent = rtts.len() as u32;
-        let received = got.len() as u32;
-        let obs = IcmpObservations {
-            address: Some("10.0.0.1".parse().expect("ip")),
-            sent,
-            received,
-            loss: gonogo_probes::stats::loss_ratio(sent, received),
-            rtt: RttStats::from_samples(&got),
-            samples_ms: rtts.iter().map(|r| r.map(|v| v as f64)).collect(),
-            failure: if received == 0 { Some(Failure::Timeout) } else { None },
-            detail: if received == 0 { Some("no reply within 2s".into()) } else { None },
-            fallback_tcp: None,
-            too_big: None,
-        };
+        let obs = crate::fixtures::icmp(rtts);
+        let (sent, received) = (obs.sent, obs.received);
         let outcome = if received == sent { Outcome::Pass } else { Outcome::Fail };
         result(name, "icmp", outcome, Some(Observations::Icmp(obs)))
     }

@@ -889,21 +889,7 @@ mod tests {
     }
 
     fn icmp_obs(rtts: &[Option<u64>]) -> Observations {
-        let got: Vec<Duration> = rtts.iter().flatten().map(|&v| ms(v)).collect();
-        let sent = rtts.len() as u32;
-        let received = got.len() as u32;
-        Observations::Icmp(IcmpObservations {
-            address: Some("127.0.0.1".parse().expect("ip")),
-            sent,
-            received,
-            loss: gonogo_probes::stats::loss_ratio(sent, received),
-            rtt: RttStats::from_samples(&got),
-            samples_ms: rtts.iter().map(|r| r.map(|v| v as f64)).collect(),
-            failure: if received == 0 { Some(Failure::Timeout) } else { None },
-            detail: if received == 0 { Some("no reply within 2s".into()) } else { None },
-            fallback_tcp: None,
-            too_big: None,
-        })
+        Observations::Icmp(crate::fixtures::icmp(rtts))
     }
 
     fn judge_now(spec: &CheckSpec, obs: &Observations) -> Judgement {
