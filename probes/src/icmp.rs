@@ -1,24 +1,32 @@
-//! ICMP echo: loss, RTT statistics and jitter, IPv4 and IPv6, with surge-ping.
+//! ICMP echo: loss, RTT statistics and jitter, IPv4 and IPv6.
 //!
-//! One [`IcmpClients`] is shared by every ICMP check of a run: one socket per address family, replies matched
-//! by identifier and sequence. A raw socket is used where permitted (root or CAP_NET_RAW), otherwise an
-//! unprivileged datagram ICMP socket (net.ipv4.ping_group_range); with neither, the probe returns
-//! [`ProbeError::Permission`] naming both fixes.
+//! One [`IcmpClients`] is shared by every ICMP check of a run: one socket per address family (and per
+//! combination of socket options, below), one receive task per socket, replies matched by identifier and
+//! sequence. A raw socket is used where permitted (root or CAP_NET_RAW), otherwise an unprivileged datagram ICMP
+//! socket (net.ipv4.ping_group_range); with neither, the probe returns [`ProbeError::Permission`] naming both
+//! fixes.
 //!
-//! How replies find their probe: surge-ping's receive task matches each reply to a waiter keyed by
-//! (address pinged, identifier, sequence). On a raw socket the identifier is ours, so every probe takes its own
+//! How replies find their probe: the socket's receive task hands each reply to the echo waiting for (address
+//! pinged, identifier, sequence). On a raw socket the identifier is ours, so every probe takes its own
 //! identifier from a counter shared by all the raw sockets of the run and numbers its echoes 0, 1, 2 … On a
-//! datagram ICMP socket the kernel overwrites the identifier with the socket's "port" and surge-ping then
-//! matches on (address, sequence) only, so two probes of the same address would collide on sequence 0; there
-//! every probe takes a fresh block of sequence numbers from a per-socket counter instead.
+//! datagram ICMP socket the kernel overwrites the identifier with the socket's "port", so replies are matched on
+//! (address, sequence) only and two probes of the same address would collide on sequence 0; there every probe
+//! takes a fresh block of sequence numbers from a per-socket counter instead.
+//!
+//! Round-trip times come from the kernel: every socket asks for `SO_TIMESTAMPNS`, so each reply carries the time
+//! the kernel received it, and the RTT is that minus the time read just before `sendto`. Waking the receive task
+//! and handing the reply over cost microseconds that are therefore not counted (`ping` and `fping` measure the
+//! same way). Should the kernel give no timestamp, or the wall clock step between send and receive (the kernel
+//! stamp is wall-clock time), the RTT falls back to the monotonic clock read when the reply was read.
 //!
 //! Socket options: DF ([`IcmpParams::dont_fragment`]), TTL ([`IcmpParams::ttl`]) and the source address
-//! ([`IcmpParams::source`]) belong to a socket, not to a packet. Checks that ask for none of them share the
-//! surge-ping client of their family; every other combination gets a socket of its own (opened on first use,
-//! kept in [`IcmpClients`] under the combination and shared by every check asking for the same one). surge-ping
-//! cannot set DF, so those sockets are gonogo's own (socket2 and rustix, no `unsafe`): the same raw-or-datagram
-//! choice, the same matching, and they also read the MTU that a "fragmentation needed" or "packet too big" error
-//! carries. The [`mtu`](crate::mtu) probe sends through them.
+//! ([`IcmpParams::source`]) belong to a socket, not to a packet. Checks that ask for none of them share their
+//! family's plain socket; every other combination gets a socket of its own (opened on first use, kept in
+//! [`IcmpClients`] under the combination and shared by every check asking for the same one). Sockets are
+//! gonogo's own (socket2, rustix and nix, no `unsafe` here): errors quoting our echoes are parsed too, with the
+//! MTU that a "fragmentation needed" or "packet too big" error carries. The [`mtu`](crate::mtu) probe sends
+//! through them. (surge-ping served the plain sockets until gonogo needed kernel receive timestamps, which it
+//! cannot give: it reads the clock in its own task after `recv_from`.)
 //!
 //! DF is set with `IP_PMTUDISC_PROBE` / `IPV6_PMTUDISC_PROBE` (as `tracepath` does) rather than `…_DO`: the
 //! packet leaves with DF whatever path MTU the kernel has cached from an earlier ICMP error, so every check
@@ -26,8 +34,8 @@
 //! default). The kernel still refuses to send (EMSGSIZE) a packet larger than the outgoing interface's MTU.
 //!
 //! Echoes go out on schedule, `interval` apart, without waiting for earlier replies (as `ping` does); each
-//! reply is awaited for up to `timeout`. Sends on one socket are paced (`SEND_GAP`) so that many checks
-//! starting together do not overflow its receive buffer. On a raw socket an ICMP error quoting one of our echoes
+//! reply is awaited for up to `timeout`. Sends on one socket are paced (`SEND_GAP` after a burst of
+//! `SEND_BURST`) so that many checks starting together do not overflow its receive buffer. On a raw socket an ICMP error quoting one of our echoes
 //! (destination unreachable, time exceeded, packet too big) is reported as [`Failure::Unreachable`]; a datagram
 //! socket does not deliver those, so there such an echo simply times out.
 
@@ -35,15 +43,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrLike, SockaddrStorage, recvmsg, setsockopt, sockopt};
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
-use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
+use tokio::io::Interest;
 use tokio::sync::{OnceCell, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
@@ -52,11 +61,16 @@ use crate::stats::{self, RttStats};
 use crate::tcp::{Resolved, ip_literal, resolve_for};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
-/// The least time between two echoes sent on one socket. Replies to a burst of echoes arrive as a burst, and a
-/// socket's default receive buffer (about 200 KiB, some 150 small packets; a raw socket on loopback also sees its
-/// own requests) overflows when hundreds of probes start at once. Pacing the sends keeps the bursts small: at
-/// most about ten echoes per millisecond per address family, so 200 targets' first echoes go out within 20 ms.
+/// The least time between two echoes sent on one socket, once a burst of [`SEND_BURST`] is spent. Replies to a
+/// burst of echoes arrive as a burst, and a socket's default receive buffer (about 200 KiB, some 150 small
+/// packets; a raw socket on loopback also sees its own requests) overflows when hundreds of probes start at once.
+/// Pacing the sends keeps the bursts small: at most about ten echoes per millisecond per socket after the first
+/// burst, so 200 targets' first echoes go out within 20 ms.
 const SEND_GAP: Duration = Duration::from_micros(100);
+
+/// Echoes a socket may send at once, without waiting for [`SEND_GAP`]: an echo on a quiet socket (a single check,
+/// `GET /probe`) goes out without delay (tokio's timer would round any wait up to a millisecond).
+const SEND_BURST: u32 = 32;
 
 /// Where the kernel keeps the group range allowed to open unprivileged ICMP sockets (IPv4 and IPv6 alike).
 const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -139,8 +153,8 @@ pub enum IcmpSocket {
     Datagram,
 }
 
-/// Socket options an echo may ask for. All unset is the shared surge-ping client of the family; each other
-/// combination has a socket of its own (see the module documentation).
+/// Socket options an echo may ask for. All unset is the plain socket of the family; each other combination has a
+/// socket of its own (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub(crate) struct SocketOptions {
     /// DF set (`IP_PMTUDISC_PROBE` / `IPV6_PMTUDISC_PROBE`).
@@ -154,18 +168,15 @@ pub(crate) struct SocketOptions {
 /// One opened (or failed) socket, kept for the run.
 type Cell = OnceCell<Result<Arc<Shared>, ProbeError>>;
 
-/// The ICMP clients of one run, shared by every ICMP check: at most one surge-ping client (one socket, one
-/// receive task) per address family for echoes without socket options, and one socket per family and
-/// combination of options ([`IcmpParams::dont_fragment`], [`IcmpParams::ttl`], [`IcmpParams::source`]) asked
-/// for, each opened on first use. The outcome of opening, failure included, is kept, so a missing privilege or a
-/// foreign source address costs one attempt and every check asking for it reports the same error.
+/// The ICMP sockets of one run, shared by every ICMP check: one socket per address family and combination of
+/// options ([`IcmpParams::dont_fragment`], [`IcmpParams::ttl`], [`IcmpParams::source`]) asked for, each opened on
+/// first use with its receive task. The outcome of opening, failure included, is kept, so a missing privilege
+/// or a foreign source address costs one attempt and every check asking for it reports the same error.
 ///
-/// Use it within one tokio runtime: a client's receive task runs on the runtime that opened it.
+/// Use it within one tokio runtime: a socket's receive task runs on the runtime that opened it.
 pub struct IcmpClients {
-    v4: Cell,
-    v6: Cell,
-    /// Sockets with options, by (IPv6?, options).
-    with_options: Mutex<HashMap<(bool, SocketOptions), Arc<Cell>>>,
+    /// Sockets by (IPv6?, options); the plain socket of a family is the one with default options.
+    sockets: Mutex<HashMap<(bool, SocketOptions), Arc<Cell>>>,
     /// Next identifier to hand out on a raw socket. One counter for all raw sockets of the run: a raw socket sees
     /// every ICMP message of its family, so identifiers must differ across sockets too.
     next_ident: AtomicU16,
@@ -173,45 +184,30 @@ pub struct IcmpClients {
 
 impl Default for IcmpClients {
     fn default() -> IcmpClients {
-        IcmpClients {
-            v4: OnceCell::new(),
-            v6: OnceCell::new(),
-            with_options: Mutex::new(HashMap::new()),
-            next_ident: AtomicU16::new(random_u16()),
-        }
+        IcmpClients { sockets: Mutex::new(HashMap::new()), next_ident: AtomicU16::new(random_u16()) }
     }
 }
 
 /// One socket and the counters that keep concurrent probes' echoes apart.
 struct Shared {
-    backend: Backend,
+    sock: EchoSocket,
     socket: IcmpSocket,
     /// Next sequence number to hand out (datagram sockets).
     next_seq: AtomicU16,
-    /// Earliest time the next echo may be sent (see [`SEND_GAP`]).
+    /// The pacing schedule (see [`SEND_GAP`]): the time the next echo would go out if echoes were sent strictly
+    /// `SEND_GAP` apart. An echo may go up to `SEND_BURST` gaps ahead of it.
     next_send: Mutex<Instant>,
 }
 
-/// Who sends and receives on the socket.
-enum Backend {
-    /// The shared client of a family, for echoes without socket options.
-    Surge(Client),
-    /// A socket with options, gonogo's own.
-    Own(OwnSocket),
-}
-
 impl Shared {
-    fn new(backend: Backend, socket: IcmpSocket) -> Shared {
-        Shared { backend, socket, next_seq: AtomicU16::new(random_u16()), next_send: Mutex::new(Instant::now()) }
+    fn new(sock: EchoSocket, socket: IcmpSocket) -> Shared {
+        Shared { sock, socket, next_seq: AtomicU16::new(random_u16()), next_send: Mutex::new(Instant::now()) }
     }
 
-    /// Reserve a send slot: `now` or, if another echo took that, the next free one `SEND_GAP` later.
+    /// Reserve a send slot at or after `now` (see [`send_slot`]).
     fn reserve_send_slot(&self, now: Instant) -> Instant {
         // A poisoned lock only means another echo task panicked while holding it; the instant inside is intact.
-        let mut next = self.next_send.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = now.max(*next);
-        *next = slot + SEND_GAP;
-        slot
+        send_slot(&mut self.next_send.lock().unwrap_or_else(PoisonError::into_inner), now)
     }
 
     /// Identifier and first sequence number for `count` echoes of one probe (see the module documentation).
@@ -231,19 +227,22 @@ impl Shared {
         payload: &[u8],
         timeout: Duration,
     ) -> Result<Echo, ProbeError> {
-        tokio::time::sleep_until(self.reserve_send_slot(Instant::now())).await;
-        match &self.backend {
-            Backend::Surge(client) => {
-                let mut pinger = client.pinger(to.ip, PingIdentifier(ident)).await;
-                pinger.timeout(timeout);
-                if let Some(scope_id) = to.scope_id {
-                    pinger.scope_id(scope_id);
-                }
-                classify(to.ip, pinger.ping(PingSequence(seq), payload).await)
-            }
-            Backend::Own(own) => own.echo(to, ident, seq, payload, timeout).await,
+        let now = Instant::now();
+        let slot = self.reserve_send_slot(now);
+        if slot > now {
+            tokio::time::sleep_until(slot).await;
         }
+        self.sock.echo(to, ident, seq, payload, timeout).await
     }
+}
+
+/// The slot of an echo asked for at `now` on a socket whose paced schedule is at `schedule` (advanced by one
+/// [`SEND_GAP`]): `now` while the socket has sent fewer than [`SEND_BURST`] echoes in the last `SEND_BURST` ×
+/// `SEND_GAP`, otherwise the next free slot of the schedule.
+fn send_slot(schedule: &mut Instant, now: Instant) -> Instant {
+    let scheduled = now.max(*schedule);
+    *schedule = scheduled + SEND_GAP;
+    scheduled.checked_sub(SEND_GAP * (SEND_BURST - 1)).map_or(now, |early| early.max(now))
 }
 
 /// An address to ping, with the IPv6 scope (interface index) of a link-local address.
@@ -285,13 +284,6 @@ impl IcmpClients {
     }
 
     async fn client(&self, ip: IpAddr, options: SocketOptions) -> Result<Arc<Shared>, ProbeError> {
-        if options == SocketOptions::default() {
-            let (cell, kind) = match ip {
-                IpAddr::V4(_) => (&self.v4, ICMP::V4),
-                IpAddr::V6(_) => (&self.v6, ICMP::V6),
-            };
-            return cell.get_or_init(|| async move { open(kind).map(Arc::new) }).await.clone();
-        }
         if let Some(source) = options.source
             && source.is_ipv4() != ip.is_ipv4()
         {
@@ -306,10 +298,10 @@ impl IcmpClients {
         }
         let v6 = ip.is_ipv6();
         let cell = {
-            let mut map = self.with_options.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(map.entry((v6, options)).or_default())
         };
-        cell.get_or_init(|| async move { open_with_options(v6, options).map(Arc::new) }).await.clone()
+        cell.get_or_init(|| async move { open_socket(v6, options).map(Arc::new) }).await.clone()
     }
 
     /// Open the socket `options` ask for on `ip`'s family, if not yet opened; its error is the one echoes on it
@@ -336,37 +328,17 @@ impl IcmpClients {
 
 impl fmt::Debug for IcmpClients {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = |cell: &Cell| match cell.get() {
-            None => "not opened".to_string(),
-            Some(Ok(shared)) => format!("{:?}", shared.socket),
-            Some(Err(e)) => format!("failed: {e}"),
-        };
-        let with_options = self.with_options.lock().map_or(0, |map| map.len());
-        f.debug_struct("IcmpClients")
-            .field("v4", &state(&self.v4))
-            .field("v6", &state(&self.v6))
-            .field("with_options", &with_options)
-            .finish()
-    }
-}
-
-/// Open one family's client: a raw socket first, an unprivileged datagram socket if that is refused.
-fn open(kind: ICMP) -> Result<Shared, ProbeError> {
-    // surge-ping tries the hinted type, then the other one, and returns the first error if both fail.
-    let config = Config::builder().kind(kind).sock_type_hint(socket2::Type::RAW).build();
-    let family = if kind == ICMP::V4 { "ICMP" } else { "ICMPv6" };
-    match Client::new(&config) {
-        Ok(client) => {
-            let socket = if client.get_socket().get_type() == socket2::Type::RAW {
-                IcmpSocket::Raw
-            } else {
-                IcmpSocket::Datagram
+        let map = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = f.debug_list();
+        for ((v6, options), cell) in map.iter() {
+            let state = match cell.get() {
+                None => "opening".to_string(),
+                Some(Ok(shared)) => format!("{:?}", shared.socket),
+                Some(Err(e)) => format!("failed: {e}"),
             };
-            tracing::debug!(family, ?socket, "opened ICMP socket");
-            Ok(Shared::new(Backend::Surge(client), socket))
+            list.entry(&(if *v6 { "ICMPv6" } else { "ICMP" }, options, state));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(permission_error()),
-        Err(e) => Err(ProbeError::Local(format!("cannot open an {family} socket: {e}"))),
+        list.finish()
     }
 }
 
@@ -377,9 +349,9 @@ fn permission_error() -> ProbeError {
     ProbeError::Permission(permission_message(exe.as_deref(), range.as_deref(), effective_gid()))
 }
 
-/// Open a socket of gonogo's own with `options`: raw first, datagram if that is refused, then TTL, DF and the
-/// source address, and its receive task.
-fn open_with_options(v6: bool, options: SocketOptions) -> Result<Shared, ProbeError> {
+/// Open a socket with `options`: raw first, datagram if that is refused, then kernel receive timestamps, TTL, DF
+/// and the source address, and its receive task.
+fn open_socket(v6: bool, options: SocketOptions) -> Result<Shared, ProbeError> {
     let (domain, protocol, family) =
         if v6 { (Domain::IPV6, Protocol::ICMPV6, "ICMPv6") } else { (Domain::IPV4, Protocol::ICMPV4, "ICMP") };
     let (socket, kind) = match Socket::new(domain, Type::RAW, Some(protocol)) {
@@ -393,6 +365,10 @@ fn open_with_options(v6: bool, options: SocketOptions) -> Result<Shared, ProbeEr
     let option_error = |what: String, e: std::io::Error| {
         ProbeError::Local(format!("cannot set {what} on an {family} socket: {e} (a local problem, not the target)"))
     };
+    // Where the kernel cannot stamp (not Linux-like), RTTs fall back to the monotonic clock: still a measurement.
+    if let Err(e) = setsockopt(&socket, sockopt::ReceiveTimestampns, &true) {
+        tracing::debug!(family, error = %e, "no kernel receive timestamps (SO_TIMESTAMPNS); RTTs from the clock");
+    }
     if let Some(ttl) = options.ttl {
         let set = if v6 { socket.set_unicast_hops_v6(ttl.into()) } else { socket.set_ttl_v4(ttl.into()) };
         set.map_err(|e| option_error(format!("TTL {ttl}"), e))?;
@@ -415,8 +391,8 @@ fn open_with_options(v6: bool, options: SocketOptions) -> Result<Shared, ProbeEr
     let socket = Arc::new(socket);
     let waiters = Arc::new(Waiters::default());
     let receiver = tokio::spawn(receive(Arc::clone(&socket), v6, kind, Arc::clone(&waiters)));
-    tracing::debug!(family, ?kind, ?options, "opened ICMP socket with options");
-    Ok(Shared::new(Backend::Own(OwnSocket { socket, v6, kind, waiters, receiver }), kind))
+    tracing::debug!(family, ?kind, ?options, "opened ICMP socket");
+    Ok(Shared::new(EchoSocket { socket, v6, kind, waiters, receiver }, kind))
 }
 
 /// The [`ProbeError`] for a source address that cannot be bound.
@@ -481,10 +457,10 @@ fn random_u16() -> u16 {
     h.finish() as u16
 }
 
-// ---- Sockets with options ------------------------------------------------------------------------------------
+// ---- Sockets ------------------------------------------------------------------------------------------------
 
-/// An ICMP socket of gonogo's own (see the module documentation), with the task that receives on it.
-struct OwnSocket {
+/// An ICMP socket (see the module documentation), with the task that receives on it.
+struct EchoSocket {
     socket: Arc<tokio::net::UdpSocket>,
     v6: bool,
     kind: IcmpSocket,
@@ -492,7 +468,7 @@ struct OwnSocket {
     receiver: JoinHandle<()>,
 }
 
-impl Drop for OwnSocket {
+impl Drop for EchoSocket {
     fn drop(&mut self) {
         self.receiver.abort();
     }
@@ -517,8 +493,17 @@ enum Answer {
     Error { icmp_type: u8, code: u8, from: IpAddr, mtu: Option<u32> },
 }
 
-/// Where an answer goes: to the echo waiting for it, with the time it was received.
-type AnswerSender = oneshot::Sender<(Instant, Answer)>;
+/// An answer as received: when it was read, when the kernel received it (`SO_TIMESTAMPNS`, wall clock), what it
+/// says.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    read_at: Instant,
+    kernel_at: Option<SystemTime>,
+    answer: Answer,
+}
+
+/// Where an answer goes: to the echo waiting for it.
+type AnswerSender = oneshot::Sender<Received>;
 
 /// The echoes awaiting an answer on one socket, each with the id of its registration.
 #[derive(Default)]
@@ -529,7 +514,7 @@ struct Waiters {
 
 impl Waiters {
     /// Wait for `token`; `None` when an echo with the same token is already waiting.
-    fn register(self: &Arc<Self>, token: Token) -> Option<(WaiterGuard, oneshot::Receiver<(Instant, Answer)>)> {
+    fn register(self: &Arc<Self>, token: Token) -> Option<(WaiterGuard, oneshot::Receiver<Received>)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
@@ -540,12 +525,12 @@ impl Waiters {
         Some((WaiterGuard { waiters: Arc::clone(self), token, id }, rx))
     }
 
-    /// Hand `answer` to whoever waits for `token`.
-    fn deliver(&self, token: Token, at: Instant, answer: Answer) {
+    /// Hand `received` to whoever waits for `token`.
+    fn deliver(&self, token: Token, received: Received) {
         let waiter = self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(&token);
         if let Some((_, tx)) = waiter {
             // The echo may have timed out meanwhile; then nobody listens, which is fine.
-            let _ = tx.send((at, answer));
+            let _ = tx.send(received);
         }
     }
 }
@@ -567,7 +552,7 @@ impl Drop for WaiterGuard {
     }
 }
 
-impl OwnSocket {
+impl EchoSocket {
     async fn echo(
         &self,
         to: Target,
@@ -582,13 +567,18 @@ impl OwnSocket {
             return Err(ProbeError::Local(format!("an ICMP echo to {} with sequence {seq} is already waiting", to.ip)));
         };
         let packet = echo_request(self.v6, ident, seq, payload);
+        // Both clocks just before the send: the kernel's receive stamp is wall-clock time (see `round_trip`).
+        let sent = Instant::now();
+        let sent_wall = SystemTime::now();
         if let Err(e) = self.socket.send_to(&packet, to.socket_addr()).await {
             return send_error(to.ip, &e);
         }
-        let sent = Instant::now();
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok((at, Answer::Reply))) => Ok(Echo::Reply(at.saturating_duration_since(sent))),
-            Ok(Ok((_, Answer::Error { icmp_type, code, from, mtu }))) => {
+        let deadline = sent + timeout;
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(Received { read_at, kernel_at, answer: Answer::Reply })) => {
+                Ok(Echo::Reply(round_trip(sent, sent_wall, read_at, kernel_at)))
+            }
+            Ok(Ok(Received { answer: Answer::Error { icmp_type, code, from, mtu }, .. })) => {
                 let too_big = if self.v6 { icmp_type == 2 } else { icmp_type == 3 && code == 4 };
                 Ok(if too_big {
                     Echo::TooBig { mtu: mtu.filter(|&m| m > 0), from: Some(from) }
@@ -601,6 +591,20 @@ impl OwnSocket {
             // The receive task is gone (the socket is being dropped) or the wait timed out.
             Ok(Err(_)) | Err(_) => Ok(Echo::Lost),
         }
+    }
+}
+
+/// The round trip of an echo sent at `sent` (monotonic) / `sent_wall` (wall clock, read just after `sent`) whose
+/// answer the receive task read at `read_at` and the kernel stamped `kernel_at`.
+///
+/// The kernel stamp when it is usable: the reply's arrival without the wake-up and hand-over in user space. It is
+/// wall-clock time, so it is trusted only when it lands between the send and the read as the monotonic clock
+/// saw them; a wall-clock step in between (NTP, an operator) or a missing stamp gives the monotonic measure.
+fn round_trip(sent: Instant, sent_wall: SystemTime, read_at: Instant, kernel_at: Option<SystemTime>) -> Duration {
+    let monotonic = read_at.saturating_duration_since(sent);
+    match kernel_at.map(|at| at.duration_since(sent_wall)) {
+        Some(Ok(kernel)) if kernel <= monotonic => kernel,
+        _ => monotonic,
     }
 }
 
@@ -645,17 +649,19 @@ fn internet_checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Receive on an own socket until it is dropped, handing every answer to its echo.
+/// Receive on a socket until it is dropped, handing every answer to its echo.
 async fn receive(socket: Arc<tokio::net::UdpSocket>, v6: bool, kind: IcmpSocket, waiters: Arc<Waiters>) {
     // Only headers are read: a longer datagram is cut, which is fine.
     let mut buf = vec![0u8; 2048];
+    let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let fd = socket.as_raw_fd();
     loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((len, from)) => {
-                let at = Instant::now();
-                let message = buf.get(..len).unwrap_or_default();
-                if let Some((token, answer)) = parse_answer(message, from.ip().to_canonical(), v6, kind) {
-                    waiters.deliver(token, at, answer);
+        match socket.async_io(Interest::READABLE, || recv_stamped(fd, &mut buf, &mut control)).await {
+            Ok((len, from, kernel_at)) => {
+                let read_at = Instant::now();
+                let (Some(message), Some(from)) = (buf.get(..len), from) else { continue };
+                if let Some((token, answer)) = parse_answer(message, from, v6, kind) {
+                    waiters.deliver(token, Received { read_at, kernel_at, answer });
                 }
             }
             Err(e) => {
@@ -665,6 +671,34 @@ async fn receive(socket: Arc<tokio::net::UdpSocket>, v6: bool, kind: IcmpSocket,
             }
         }
     }
+}
+
+/// One `recvmsg` on `fd`: the length read into `buf`, the sender's address and the kernel's receive timestamp
+/// (`SO_TIMESTAMPNS`), when given.
+fn recv_stamped(
+    fd: RawFd,
+    buf: &mut [u8],
+    control: &mut [u8],
+) -> std::io::Result<(usize, Option<IpAddr>, Option<SystemTime>)> {
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(control), MsgFlags::empty())?;
+    let from = msg.address.as_ref().and_then(|a| match a.family() {
+        Some(nix::sys::socket::AddressFamily::Inet) => a.as_sockaddr_in().map(|a| IpAddr::V4(a.ip())),
+        Some(nix::sys::socket::AddressFamily::Inet6) => a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())),
+        _ => None,
+    });
+    // A truncated control buffer (cmsgs() fails) only costs the kernel stamp.
+    let stamp = msg.cmsgs().ok().and_then(|mut cmsgs| {
+        cmsgs.find_map(|c| match c {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                let secs = u64::try_from(ts.tv_sec()).ok()?;
+                let nanos = u32::try_from(ts.tv_nsec()).ok()?;
+                SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+            }
+            _ => None,
+        })
+    });
+    Ok((msg.bytes, from.map(|ip| ip.to_canonical()), stamp))
 }
 
 /// The echo a received ICMP message answers and what it says, or `None` when it answers none of ours (another
@@ -906,43 +940,6 @@ impl IcmpProbe {
     }
 }
 
-/// What one surge-ping result means: a reply, an ICMP error, a loss, or a local problem (`Err`).
-fn classify(ip: IpAddr, result: Result<(IcmpPacket, Duration), SurgeError>) -> Result<Echo, ProbeError> {
-    match result {
-        Ok((packet, rtt)) => Ok(match describe_error(&packet) {
-            None if is_echo_reply(&packet) => Echo::Reply(rtt),
-            None => Echo::Lost,
-            Some(text) => Echo::Unreachable(text),
-        }),
-        Err(SurgeError::Timeout { .. }) => Ok(Echo::Lost),
-        Err(SurgeError::IOError(e)) => match send_error(ip, &e)? {
-            // Without DF the kernel fragments: EMSGSIZE here is a packet beyond what IP can carry at all.
-            Echo::TooBig { .. } => Err(ProbeError::Local(format!("sending an ICMP echo to {ip} failed: {e}"))),
-            echo => Ok(echo),
-        },
-        Err(e) => Err(ProbeError::Local(format!("ICMP echo to {ip} failed: {e}"))),
-    }
-}
-
-fn is_echo_reply(packet: &IcmpPacket) -> bool {
-    match packet {
-        IcmpPacket::V4(p) => p.get_icmp_type().0 == 0,
-        IcmpPacket::V6(p) => p.get_icmpv6_type().0 == 129,
-    }
-}
-
-/// A human description of an ICMP error about one of our echoes ("host unreachable from 10.0.0.254"), or `None`
-/// when the packet is not an error (an echo reply, a redirect).
-fn describe_error(packet: &IcmpPacket) -> Option<String> {
-    let (what, from) = match packet {
-        IcmpPacket::V4(p) => (describe(false, p.get_icmp_type().0, p.get_icmp_code().0)?, IpAddr::V4(p.get_source())),
-        IcmpPacket::V6(p) => {
-            (describe(true, p.get_icmpv6_type().0, p.get_icmpv6_code().0)?, IpAddr::V6(p.get_source()))
-        }
-    };
-    Some(format!("{what} from {from}"))
-}
-
 /// What an ICMP (`v6` false) or ICMPv6 error type and code mean, or `None` when they are not an error.
 fn describe(v6: bool, icmp_type: u8, code: u8) -> Option<String> {
     let what = if v6 {
@@ -1005,6 +1002,59 @@ mod tests {
         h.extend_from_slice(&src);
         h.extend_from_slice(&dst);
         h
+    }
+
+    #[test]
+    fn a_quiet_socket_sends_at_once_and_a_busy_one_is_paced_after_a_burst() {
+        let now = Instant::now();
+        let mut schedule = now;
+        let slots: Vec<Duration> = (0..40).map(|_| send_slot(&mut schedule, now) - now).collect();
+        let burst = SEND_BURST as usize;
+        assert!(slots[..burst].iter().all(|d| d.is_zero()), "{slots:?}");
+        for (k, d) in slots.iter().enumerate().skip(burst) {
+            assert_eq!(*d, SEND_GAP * (k + 1 - burst) as u32, "slot {k}");
+        }
+        // Once the schedule is behind us again, the next echo goes at once.
+        let later = now + SEND_GAP * 100;
+        assert_eq!(send_slot(&mut schedule, later), later);
+    }
+
+    #[test]
+    fn the_round_trip_is_the_kernel_stamp_unless_the_wall_clock_stepped() {
+        let sent = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let read_at = sent + Duration::from_micros(40);
+        let us = Duration::from_micros;
+        // The kernel received the reply 12 µs after the send; waking up and reading took the rest.
+        assert_eq!(round_trip(sent, wall, read_at, Some(wall + us(12))), us(12));
+        // No stamp, a stamp before the send (clock stepped back) or after the read (stepped forward): monotonic.
+        assert_eq!(round_trip(sent, wall, read_at, None), us(40));
+        assert_eq!(round_trip(sent, wall, read_at, Some(wall - us(5))), us(40));
+        assert_eq!(round_trip(sent, wall, read_at, Some(wall + Duration::from_secs(3600))), us(40));
+    }
+
+    /// A real echo to 127.0.0.1: the reply comes with the kernel's receive stamp, between the send and the read.
+    #[tokio::test]
+    async fn loopback_replies_carry_a_kernel_receive_timestamp() {
+        let shared = match open_socket(false, SocketOptions::default()) {
+            Ok(shared) => shared,
+            Err(e) => {
+                eprintln!("SKIPPED: no ICMP socket here: {e}");
+                return;
+            }
+        };
+        let sock = &shared.sock;
+        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
+        let (ident, seq) = shared.numbers(&AtomicU16::new(0x4242), 1);
+        let token = Token { addr: ip, ident: (shared.socket == IcmpSocket::Raw).then_some(ident), seq };
+        let (_guard, rx) = sock.waiters.register(token).expect("registered");
+        let before = SystemTime::now();
+        sock.socket.send_to(&echo_request(false, ident, seq, b"stamp"), SocketAddr::new(ip, 0)).await.expect("sent");
+        let received = tokio::time::timeout(Duration::from_secs(5), rx).await.expect("a reply").expect("delivered");
+        let after = SystemTime::now();
+        assert_eq!(received.answer, Answer::Reply);
+        let stamp = received.kernel_at.expect("SO_TIMESTAMPNS gave the reply a kernel timestamp");
+        assert!(before <= stamp && stamp <= after, "{before:?} <= {stamp:?} <= {after:?}");
     }
 
     #[test]
