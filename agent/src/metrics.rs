@@ -8,15 +8,23 @@
 //! was shown for its phase, and a series whose check (or statistic, or failure kind) is not in the new run is
 //! removed rather than left stale. Runs that end `cancelled` or `interrupted` only count.
 //!
+//! Storage: those gauges are pre-rendered as exposition text per phase, one block per gauge, replaced wholesale
+//! by each finished run, so a scrape is a concatenation and no series can go stale; the [`Registry`] keeps only
+//! counters, build and config gauges and process metrics (few series, whatever the number of checks).
+//!
 //! Invariant: label values are bounded. They are config names (phase, check, kind) or closed sets (outcome,
 //! failure kind, verdict, status, statistic, step); never run ids, targets or error text.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::ops::Range;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use gonogo_probes::Observations;
-use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::run::{CheckResult, RunRecord, RunStatus};
 use crate::verdict::{Outcome, Verdict};
@@ -146,13 +154,13 @@ pub mod labels {
 
 use labels::{CHECK, FAILURE, KIND, OUTCOME, PHASE, STAT, STATUS, STEP, VERDICT, VERSION};
 
-/// Every verdict, in the order the verdict series are written.
+/// Every verdict (the verdict series are written sorted by label value).
 const VERDICTS: [Verdict; 3] = [Verdict::Go, Verdict::NoGo, Verdict::Inconclusive];
 /// Every status a run can end with.
 const FINAL_STATUSES: [RunStatus; 3] = [RunStatus::Finished, RunStatus::Cancelled, RunStatus::Interrupted];
 
-/// The gauges that show one phase's last finished run. Their series are tracked per phase so stale ones can be
-/// removed.
+/// The gauges that show one phase's last finished run, rendered per phase by [`PhaseText`] rather than kept in
+/// the registry. A new variant goes in [`G::ALL`] too, at the index of its discriminant (tested).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum G {
     CheckSuccess,
@@ -303,116 +311,281 @@ impl G {
     }
 }
 
-/// One gauge sample of a phase: which gauge, its label values (in the gauge's label order), its value.
-type Sample = (G, Vec<String>, f64);
+/// How many phase gauges there are (variants of [`G`]).
+const GAUGES: usize = 22;
 
-/// Per phase, the gauge series (gauge and label values) its last finished run set.
-type Shown = HashMap<String, HashSet<(G, Vec<String>)>>;
+/// The most labels a phase gauge has.
+const MAX_LABELS: usize = 3;
 
-/// The phase gauges, one field each so that [`Gauges::get`] is an exhaustive match.
-#[derive(Debug)]
-struct Gauges {
-    check_success: GaugeVec,
-    check_outcome: GaugeVec,
-    check_duration: GaugeVec,
-    check_failure: GaugeVec,
-    icmp_rtt: GaugeVec,
-    icmp_loss: GaugeVec,
-    icmp_jitter: GaugeVec,
-    icmp_sent: GaugeVec,
-    icmp_received: GaugeVec,
-    tcp_connect: GaugeVec,
-    dns_lookup: GaugeVec,
-    dns_answers: GaugeVec,
-    tls_not_after: GaugeVec,
-    tls_handshake: GaugeVec,
-    http_status: GaugeVec,
-    http_duration: GaugeVec,
-    http_redirects: GaugeVec,
-    mtu_path: GaugeVec,
-    mtu_interface: GaugeVec,
-    phase_verdict: GaugeVec,
-    phase_last_run_timestamp: GaugeVec,
-    phase_last_run_duration: GaugeVec,
+impl G {
+    /// Every phase gauge, each at its own index (`g as usize`).
+    const ALL: [G; GAUGES] = [
+        G::CheckSuccess,
+        G::CheckOutcome,
+        G::CheckDuration,
+        G::CheckFailure,
+        G::IcmpRtt,
+        G::IcmpLoss,
+        G::IcmpJitter,
+        G::IcmpSent,
+        G::IcmpReceived,
+        G::TcpConnect,
+        G::DnsLookup,
+        G::DnsAnswers,
+        G::TlsNotAfter,
+        G::TlsHandshake,
+        G::HttpStatus,
+        G::HttpDuration,
+        G::HttpRedirects,
+        G::MtuPath,
+        G::MtuInterface,
+        G::PhaseVerdict,
+        G::PhaseLastRunTimestamp,
+        G::PhaseLastRunDuration,
+    ];
+
+    /// The `# HELP` and `# TYPE` lines, as the prometheus crate's `TextEncoder` writes them for a gauge.
+    fn header(self) -> String {
+        let (name, help, _) = self.spec();
+        let mut out = String::with_capacity(2 * name.len() + help.len() + 24);
+        out.push_str("# HELP ");
+        out.push_str(name);
+        out.push(' ');
+        push_escaped(&mut out, help, false);
+        out.push_str("\n# TYPE ");
+        out.push_str(name);
+        out.push_str(" gauge\n");
+        out
+    }
 }
 
-impl Gauges {
-    fn new(registry: &Registry) -> Result<Gauges, prometheus::Error> {
-        let g = |g: G| {
-            let (name, help, labels) = g.spec();
-            let vec = GaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(vec.clone()))?;
-            Ok::<_, prometheus::Error>(vec)
-        };
-        Ok(Gauges {
-            check_success: g(G::CheckSuccess)?,
-            check_outcome: g(G::CheckOutcome)?,
-            check_duration: g(G::CheckDuration)?,
-            check_failure: g(G::CheckFailure)?,
-            icmp_rtt: g(G::IcmpRtt)?,
-            icmp_loss: g(G::IcmpLoss)?,
-            icmp_jitter: g(G::IcmpJitter)?,
-            icmp_sent: g(G::IcmpSent)?,
-            icmp_received: g(G::IcmpReceived)?,
-            tcp_connect: g(G::TcpConnect)?,
-            dns_lookup: g(G::DnsLookup)?,
-            dns_answers: g(G::DnsAnswers)?,
-            tls_not_after: g(G::TlsNotAfter)?,
-            tls_handshake: g(G::TlsHandshake)?,
-            http_status: g(G::HttpStatus)?,
-            http_duration: g(G::HttpDuration)?,
-            http_redirects: g(G::HttpRedirects)?,
-            mtu_path: g(G::MtuPath)?,
-            mtu_interface: g(G::MtuInterface)?,
-            phase_verdict: g(G::PhaseVerdict)?,
-            phase_last_run_timestamp: g(G::PhaseLastRunTimestamp)?,
-            phase_last_run_duration: g(G::PhaseLastRunDuration)?,
-        })
-    }
+/// One phase's gauges, rendered: block `g as usize` holds every sample line of gauge `g` for the phase, in the
+/// order the prometheus crate's `Registry::gather` sorts series (by label values, labels sorted by name); an
+/// empty block means the gauge has no series in the phase.
+#[derive(Debug, Default)]
+struct PhaseText {
+    blocks: [String; GAUGES],
+}
 
-    fn get(&self, g: G) -> &GaugeVec {
-        match g {
-            G::CheckSuccess => &self.check_success,
-            G::CheckOutcome => &self.check_outcome,
-            G::CheckDuration => &self.check_duration,
-            G::CheckFailure => &self.check_failure,
-            G::IcmpRtt => &self.icmp_rtt,
-            G::IcmpLoss => &self.icmp_loss,
-            G::IcmpJitter => &self.icmp_jitter,
-            G::IcmpSent => &self.icmp_sent,
-            G::IcmpReceived => &self.icmp_received,
-            G::TcpConnect => &self.tcp_connect,
-            G::DnsLookup => &self.dns_lookup,
-            G::DnsAnswers => &self.dns_answers,
-            G::TlsNotAfter => &self.tls_not_after,
-            G::TlsHandshake => &self.tls_handshake,
-            G::HttpStatus => &self.http_status,
-            G::HttpDuration => &self.http_duration,
-            G::HttpRedirects => &self.http_redirects,
-            G::MtuPath => &self.mtu_path,
-            G::MtuInterface => &self.mtu_interface,
-            G::PhaseVerdict => &self.phase_verdict,
-            G::PhaseLastRunTimestamp => &self.phase_last_run_timestamp,
-            G::PhaseLastRunDuration => &self.phase_last_run_duration,
+impl PhaseText {
+    /// Replace the blocks with the samples of a finished run. The blocks' buffers are reused, so a phase that
+    /// keeps its size allocates nothing.
+    fn render(&mut self, run: &RunRecord) {
+        for b in &mut self.blocks {
+            b.clear();
+        }
+        let phase = run.phase.as_str();
+        // Series are sorted by label value: checks by name, and within a check by the third label. A repeated
+        // check name (never from a valid config) keeps its first result rather than writing a duplicate series.
+        let mut checks: Vec<&CheckResult> = run.checks.iter().collect();
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        checks.dedup_by(|a, b| a.name == b.name);
+        let mut outcomes = Outcome::ALL;
+        outcomes.sort_unstable_by_key(|o| o.as_str());
+        for check in checks {
+            self.check(phase, check, &outcomes);
+        }
+
+        if let Some(current) = run.verdict {
+            let mut verdicts = VERDICTS;
+            verdicts.sort_unstable_by_key(|v| v.as_str());
+            for v in verdicts {
+                self.line(G::PhaseVerdict, &[phase, v.as_str()], one_if(v == current));
+            }
+        }
+        match run.finished_at.as_deref().map(humantime::parse_rfc3339) {
+            Some(Ok(t)) => {
+                if let Some(unix) = unix_seconds(t) {
+                    self.line(G::PhaseLastRunTimestamp, &[phase], unix);
+                }
+            }
+            Some(Err(e)) => tracing::warn!("metrics: run {} has an unreadable finish time: {e}", run.id),
+            None => {}
+        }
+        self.line(G::PhaseLastRunDuration, &[phase], run.duration.as_secs_f64());
+
+        // Give back what the first render of a large phase over-allocated while growing.
+        for b in &mut self.blocks {
+            if b.capacity() > b.len() + b.len() / 8 + 256 {
+                b.shrink_to_fit();
+            }
         }
     }
+
+    /// The sample lines of one check; `outcomes` is [`Outcome::ALL`] sorted by label value.
+    fn check(&mut self, phase: &str, check: &CheckResult, outcomes: &[Outcome]) {
+        let name = check.name.as_str();
+        let pc = [phase, name];
+
+        self.line(G::CheckSuccess, &[phase, name, &check.kind], one_if(check.outcome == Outcome::Pass));
+        for &o in outcomes {
+            self.line(G::CheckOutcome, &[phase, name, o.as_str()], one_if(o == check.outcome));
+        }
+        self.line(G::CheckDuration, &pc, check.duration.as_secs_f64());
+
+        let Some(obs) = check.main_observations() else { return };
+        if check.outcome != Outcome::Pass
+            && let Some(f) = obs.failure()
+        {
+            self.line(G::CheckFailure, &[phase, name, f.as_str()], 1.0);
+        }
+        match obs {
+            Observations::Icmp(o) => {
+                self.line(G::IcmpSent, &pc, f64::from(o.sent));
+                self.line(G::IcmpReceived, &pc, f64::from(o.received));
+                if o.sent > 0 {
+                    self.line(G::IcmpLoss, &pc, o.loss);
+                }
+                if let Some(rtt) = &o.rtt {
+                    let mut stats =
+                        [("min", rtt.min), ("mean", rtt.mean), ("p50", rtt.p50), ("p95", rtt.p95), ("max", rtt.max)];
+                    stats.sort_unstable_by_key(|s| s.0);
+                    for (stat, d) in stats {
+                        self.line(G::IcmpRtt, &[phase, name, stat], d.as_secs_f64());
+                    }
+                    self.line(G::IcmpJitter, &pc, rtt.jitter.as_secs_f64());
+                }
+            }
+            Observations::Tcp(o) => {
+                if let Some(c) = &o.connect {
+                    let mut stats = [("min", c.min), ("mean", c.mean), ("max", c.max)];
+                    stats.sort_unstable_by_key(|s| s.0);
+                    for (stat, d) in stats {
+                        self.line(G::TcpConnect, &[phase, name, stat], d.as_secs_f64());
+                    }
+                }
+            }
+            Observations::Dns(o) => {
+                self.line(G::DnsLookup, &pc, o.lookup_time.as_secs_f64());
+                self.line(G::DnsAnswers, &pc, o.answers.len() as f64);
+            }
+            Observations::Tls(o) => {
+                if let Some(leaf) = o.leaf() {
+                    self.line(G::TlsNotAfter, &pc, leaf.not_after as f64);
+                }
+                if let Some(d) = o.handshake_time {
+                    self.line(G::TlsHandshake, &pc, d.as_secs_f64());
+                }
+            }
+            Observations::Http(o) => {
+                if let Some(code) = o.status {
+                    self.line(G::HttpStatus, &pc, f64::from(code));
+                }
+                // "headers" < "total": already in label-value order.
+                for (step, d) in [("headers", o.time_to_headers), ("total", o.total_time)] {
+                    if let Some(d) = d {
+                        self.line(G::HttpDuration, &[phase, name, step], d.as_secs_f64());
+                    }
+                }
+                self.line(G::HttpRedirects, &pc, f64::from(o.redirects));
+            }
+            Observations::Mtu(o) => {
+                if let Some(v) = o.path_mtu {
+                    self.line(G::MtuPath, &pc, f64::from(v));
+                }
+                if let Some(v) = o.interface_mtu {
+                    self.line(G::MtuInterface, &pc, f64::from(v));
+                }
+            }
+            // The egress address is judged against the configured networks; as a label it would be unbounded.
+            Observations::Egress(_) => {}
+        }
+    }
+
+    /// Append one sample of gauge `g`: `values` are its label values in the order of `G::spec`'s label names.
+    /// Non-finite values are left out (a gauge that cannot be measured has no series).
+    fn line(&mut self, g: G, values: &[&str], value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let (name, _, label_names) = g.spec();
+        debug_assert_eq!(values.len(), label_names.len(), "{name}");
+        let mut pairs = [("", ""); MAX_LABELS];
+        let mut n = 0;
+        for (slot, pair) in pairs.iter_mut().zip(label_names.iter().copied().zip(values.iter().copied())) {
+            *slot = pair;
+            n += 1;
+        }
+        let pairs = &mut pairs[..n];
+        // The prometheus crate writes labels sorted by name.
+        pairs.sort_unstable_by_key(|p| p.0);
+        write_sample(&mut self.blocks[g as usize], name, pairs, value);
+    }
 }
 
-/// The agent's metrics: its own registry with every gonogo metric, build info and (on Linux) process metrics.
+/// One sample line as the prometheus crate's `TextEncoder` writes it (no timestamp):
+/// `name{label="value",…} value\n`, label values escaped, the value formatted by `f64`'s `Display`.
+fn write_sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    out.push_str(name);
+    let mut separator = '{';
+    for (label, v) in labels {
+        out.push(separator);
+        out.push_str(label);
+        out.push_str("=\"");
+        push_escaped(out, v, true);
+        out.push('"');
+        separator = ',';
+    }
+    if !labels.is_empty() {
+        out.push('}');
+    }
+    out.push(' ');
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{value}");
+    out.push('\n');
+}
+
+/// Append `v` escaped as the text format (and the prometheus crate) does: `\` as `\\`, newline as `\n`, and
+/// with `quote` (label values, not HELP text) `"` as `\"`.
+fn push_escaped(out: &mut String, v: &str, quote: bool) {
+    let special = |c: char| c == '\\' || c == '\n' || (quote && c == '"');
+    let mut rest = v;
+    while let Some(i) = rest.find(special) {
+        out.push_str(&rest[..i]);
+        match rest.as_bytes()[i] {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            _ => out.push_str("\\\""),
+        }
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// Holds the phase gauges' descriptors in the registry and collects nothing: the gauges are rendered by
+/// [`Metrics`] itself, but their names stay taken, so a collector registered later under one of them is refused
+/// as before instead of producing a second family with the same name.
+struct ReservedNames(Vec<Desc>);
+
+impl Collector for ReservedNames {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        Vec::new()
+    }
+}
+
+/// The agent's metrics: its own registry with the counters, build info and (on Linux) process metrics, and the
+/// pre-rendered gauges of each phase's last finished run.
 ///
 /// Shareable across threads (`Arc<Metrics>`); every method takes `&self`.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    gauges: Gauges,
     runs_total: IntCounterVec,
     verdicts_total: IntCounterVec,
     in_progress: IntGaugeVec,
     reload_successful: Gauge,
     reload_success_timestamp: Gauge,
-    /// Per phase, the gauge series its last finished run set, so that the next run (or `forget_phase`) can
-    /// remove those it does not set again. Also serialises updates of one phase against each other.
-    shown: Mutex<Shown>,
+    /// `# HELP` and `# TYPE` lines of each phase gauge, at index `g as usize`.
+    headers: Vec<String>,
+    /// The phase gauges sorted by name, to merge them with the registry's families.
+    by_name: [G; GAUGES],
+    /// Per phase (in name order), the rendered gauges of its last finished run. Also serialises updates of one
+    /// phase against each other.
+    shown: Mutex<BTreeMap<String, PhaseText>>,
 }
 
 impl Metrics {
@@ -421,7 +594,16 @@ impl Metrics {
     /// Fails only if a metric definition is invalid or registered twice (a programming error, caught by tests).
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let gauges = Gauges::new(&registry)?;
+        let mut descs = Vec::with_capacity(GAUGES);
+        for g in G::ALL {
+            let (name, help, labels) = g.spec();
+            let labels = labels.iter().map(|l| (*l).to_owned()).collect();
+            descs.push(Desc::new(name.to_owned(), help.to_owned(), labels, HashMap::new())?);
+        }
+        registry.register(Box::new(ReservedNames(descs)))?;
+        let headers = G::ALL.iter().map(|g| g.header()).collect();
+        let mut by_name = G::ALL;
+        by_name.sort_unstable_by_key(|g| g.spec().0);
 
         let runs_total = IntCounterVec::new(
             Opts::new(
@@ -466,13 +648,14 @@ impl Metrics {
 
         Ok(Metrics {
             registry,
-            gauges,
             runs_total,
             verdicts_total,
             in_progress,
             reload_successful,
             reload_success_timestamp,
-            shown: Mutex::new(HashMap::new()),
+            headers,
+            by_name,
+            shown: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -518,20 +701,13 @@ impl Metrics {
         self.show(&mut shown, run);
     }
 
-    /// Replace the gauges of `run.phase` with those of `run`, removing series it does not set.
-    fn show(&self, shown: &mut Shown, run: &RunRecord) {
-        let samples = run_samples(run);
-        let mut now_shown = HashSet::with_capacity(samples.len());
-        for (g, values, value) in samples {
-            self.gauges.get(g).with_label_values(&values).set(value);
-            now_shown.insert((g, values));
-        }
-        let before = shown.remove(&run.phase).unwrap_or_default();
-        for (g, values) in before.difference(&now_shown) {
-            // Err only if the series is already gone, which is what we want.
-            let _ = self.gauges.get(*g).remove_label_values(values);
-        }
-        shown.insert(run.phase.clone(), now_shown);
+    /// Replace the gauges of `run.phase` with those of `run`: the phase's blocks are rendered again from scratch.
+    fn show(&self, shown: &mut BTreeMap<String, PhaseText>, run: &RunRecord) {
+        // Out of the map while rendering: should rendering panic, the phase shows nothing rather than half a run.
+        let (phase, mut text) =
+            shown.remove_entry(run.phase.as_str()).unwrap_or_else(|| (run.phase.clone(), PhaseText::default()));
+        text.render(run);
+        shown.insert(phase, text);
     }
 
     /// A run of `phase` started (`true`) or ended with any final status (`false`): `gonogo_run_in_progress`.
@@ -557,10 +733,7 @@ impl Metrics {
     /// counters included, disappears.
     pub fn forget_phase(&self, phase: &str) {
         let mut shown = self.lock();
-        for (g, values) in shown.remove(phase).unwrap_or_default() {
-            // Err only if the series is already gone.
-            let _ = self.gauges.get(g).remove_label_values(&values);
-        }
+        shown.remove(phase);
         let _ = self.in_progress.remove_label_values(&[phase]);
         for s in FINAL_STATUSES {
             let _ = self.runs_total.remove_label_values(&[phase, s.as_str()]);
@@ -570,17 +743,64 @@ impl Metrics {
         }
     }
 
-    /// Everything in the registry in the Prometheus text exposition format (version 0.0.4), families sorted by
-    /// name; see [`CONTENT_TYPE`].
+    /// Every metric in the Prometheus text exposition format (version 0.0.4), families sorted by name, each with
+    /// its `# HELP` and `# TYPE` once; see [`CONTENT_TYPE`].
+    ///
+    /// The registry's families (counters, build and config gauges, process metrics, collectors others registered)
+    /// are encoded by the prometheus crate; the phase gauges are merged in from their pre-rendered blocks, phases
+    /// in name order. A family without series is left out.
     pub fn encode(&self) -> String {
+        // The registry's families, encoded outside the lock, each remembered by name and span of `registry`.
         let encoder = TextEncoder::new();
-        let mut out = String::new();
-        for family in self.registry.gather() {
+        let families = self.registry.gather();
+        let mut registry = String::new();
+        let mut spans: Vec<(&str, Range<usize>)> = Vec::with_capacity(families.len());
+        for family in &families {
+            let start = registry.len();
             // The encoder refuses only families without a name or without samples; gather() drops empty ones
             // and every family here is named, so this is defensive: skip the family, keep the rest.
-            if let Err(e) = encoder.encode_utf8(std::slice::from_ref(&family), &mut out) {
-                tracing::error!("metrics: cannot encode {}: {e}", family.name());
+            match encoder.encode_utf8(std::slice::from_ref(family), &mut registry) {
+                Ok(()) => spans.push((family.name(), start..registry.len())),
+                Err(e) => {
+                    registry.truncate(start);
+                    tracing::error!("metrics: cannot encode {}: {e}", family.name());
+                }
             }
+        }
+
+        let shown = self.lock();
+        // Bytes of each phase gauge's family (0: no series, left out), then one exact allocation.
+        let mut sizes = [0; GAUGES];
+        for text in shown.values() {
+            for (size, block) in sizes.iter_mut().zip(&text.blocks) {
+                *size += block.len();
+            }
+        }
+        for (size, header) in sizes.iter_mut().zip(&self.headers) {
+            if *size > 0 {
+                *size += header.len();
+            }
+        }
+        let mut out = String::with_capacity(registry.len() + sizes.iter().sum::<usize>());
+        let push_gauge = |out: &mut String, g: G| {
+            if sizes[g as usize] == 0 {
+                return;
+            }
+            out.push_str(&self.headers[g as usize]);
+            for text in shown.values() {
+                out.push_str(&text.blocks[g as usize]);
+            }
+        };
+        // Both lists are sorted by name and share none (the registry holds the gauges' names reserved).
+        let mut gauges = self.by_name.iter().copied().peekable();
+        for (name, span) in spans {
+            while let Some(g) = gauges.next_if(|g| g.spec().0 < name) {
+                push_gauge(&mut out, g);
+            }
+            out.push_str(&registry[span]);
+        }
+        for g in gauges {
+            push_gauge(&mut out, g);
         }
         out
     }
@@ -596,113 +816,10 @@ impl Metrics {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shown> {
-        // The map only records which series exist; it is consistent after any panic, so poisoning is harmless.
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, PhaseText>> {
+        // A phase is taken out of the map while it is rendered, so the map holds only whole phases after any
+        // panic: poisoning is harmless.
         self.shown.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The gauge samples a finished run produces for its phase.
-fn run_samples(run: &RunRecord) -> Vec<Sample> {
-    let phase = run.phase.as_str();
-    let mut out = Vec::new();
-    for check in &run.checks {
-        check_samples(phase, check, &mut out);
-    }
-    let p = || vec![phase.to_owned()];
-    if let Some(current) = run.verdict {
-        for v in VERDICTS {
-            out.push((G::PhaseVerdict, vec![phase.to_owned(), v.as_str().to_owned()], one_if(v == current)));
-        }
-    }
-    match run.finished_at.as_deref().map(humantime::parse_rfc3339) {
-        Some(Ok(t)) => {
-            if let Some(unix) = unix_seconds(t) {
-                out.push((G::PhaseLastRunTimestamp, p(), unix));
-            }
-        }
-        Some(Err(e)) => tracing::warn!("metrics: run {} has an unreadable finish time: {e}", run.id),
-        None => {}
-    }
-    out.push((G::PhaseLastRunDuration, p(), run.duration.as_secs_f64()));
-    out.retain(|(_, _, v)| v.is_finite());
-    out
-}
-
-/// The gauge samples of one check.
-fn check_samples(phase: &str, check: &CheckResult, out: &mut Vec<Sample>) {
-    let name = check.name.as_str();
-    let pc = || vec![phase.to_owned(), name.to_owned()];
-    let with = |extra: &str| vec![phase.to_owned(), name.to_owned(), extra.to_owned()];
-
-    out.push((G::CheckSuccess, with(&check.kind), one_if(check.outcome == Outcome::Pass)));
-    for o in Outcome::ALL {
-        out.push((G::CheckOutcome, with(o.as_str()), one_if(o == check.outcome)));
-    }
-    out.push((G::CheckDuration, pc(), check.duration.as_secs_f64()));
-
-    let Some(obs) = check.main_observations() else { return };
-    if check.outcome != Outcome::Pass
-        && let Some(f) = obs.failure()
-    {
-        out.push((G::CheckFailure, with(f.as_str()), 1.0));
-    }
-    match obs {
-        Observations::Icmp(o) => {
-            out.push((G::IcmpSent, pc(), f64::from(o.sent)));
-            out.push((G::IcmpReceived, pc(), f64::from(o.received)));
-            if o.sent > 0 {
-                out.push((G::IcmpLoss, pc(), o.loss));
-            }
-            if let Some(rtt) = &o.rtt {
-                for (stat, d) in
-                    [("min", rtt.min), ("mean", rtt.mean), ("p50", rtt.p50), ("p95", rtt.p95), ("max", rtt.max)]
-                {
-                    out.push((G::IcmpRtt, with(stat), d.as_secs_f64()));
-                }
-                out.push((G::IcmpJitter, pc(), rtt.jitter.as_secs_f64()));
-            }
-        }
-        Observations::Tcp(o) => {
-            if let Some(c) = &o.connect {
-                for (stat, d) in [("min", c.min), ("mean", c.mean), ("max", c.max)] {
-                    out.push((G::TcpConnect, with(stat), d.as_secs_f64()));
-                }
-            }
-        }
-        Observations::Dns(o) => {
-            out.push((G::DnsLookup, pc(), o.lookup_time.as_secs_f64()));
-            out.push((G::DnsAnswers, pc(), o.answers.len() as f64));
-        }
-        Observations::Tls(o) => {
-            if let Some(leaf) = o.leaf() {
-                out.push((G::TlsNotAfter, pc(), leaf.not_after as f64));
-            }
-            if let Some(d) = o.handshake_time {
-                out.push((G::TlsHandshake, pc(), d.as_secs_f64()));
-            }
-        }
-        Observations::Http(o) => {
-            if let Some(code) = o.status {
-                out.push((G::HttpStatus, pc(), f64::from(code)));
-            }
-            for (step, d) in [("headers", o.time_to_headers), ("total", o.total_time)] {
-                if let Some(d) = d {
-                    out.push((G::HttpDuration, with(step), d.as_secs_f64()));
-                }
-            }
-            out.push((G::HttpRedirects, pc(), f64::from(o.redirects)));
-        }
-        Observations::Mtu(o) => {
-            if let Some(v) = o.path_mtu {
-                out.push((G::MtuPath, pc(), f64::from(v)));
-            }
-            if let Some(v) = o.interface_mtu {
-                out.push((G::MtuInterface, pc(), f64::from(v)));
-            }
-        }
-        // The egress address is judged against the configured networks; as a label it would be unbounded.
-        Observations::Egress(_) => {}
     }
 }
 
@@ -1402,30 +1519,10 @@ mod tests {
 
     #[test]
     fn help_texts_are_unique_and_every_gauge_is_declared_once() {
-        let all = [
-            G::CheckSuccess,
-            G::CheckOutcome,
-            G::CheckDuration,
-            G::CheckFailure,
-            G::IcmpRtt,
-            G::IcmpLoss,
-            G::IcmpJitter,
-            G::IcmpSent,
-            G::IcmpReceived,
-            G::TcpConnect,
-            G::DnsLookup,
-            G::DnsAnswers,
-            G::TlsNotAfter,
-            G::TlsHandshake,
-            G::HttpStatus,
-            G::HttpDuration,
-            G::HttpRedirects,
-            G::MtuPath,
-            G::MtuInterface,
-            G::PhaseVerdict,
-            G::PhaseLastRunTimestamp,
-            G::PhaseLastRunDuration,
-        ];
+        let all = G::ALL;
+        for (i, g) in all.iter().enumerate() {
+            assert_eq!(*g as usize, i, "{g:?} is not at its own index in G::ALL");
+        }
         let names: BTreeSet<_> = all.iter().map(|g| g.spec().0).collect();
         let helps: BTreeSet<_> = all.iter().map(|g| g.spec().1).collect();
         assert_eq!(names.len(), all.len());
@@ -1433,7 +1530,186 @@ mod tests {
         for g in all {
             let (name, _, labels) = g.spec();
             assert_eq!(labels[0], PHASE, "{name}");
+            assert!(labels.len() <= MAX_LABELS, "{name}: raise MAX_LABELS");
             assert_eq!(name, g.spec().0);
         }
+    }
+
+    // ---- the hand-written encoder against the prometheus crate's --------------------------------------------------
+
+    /// Only the lines of the phase gauges' families (HELP, TYPE and samples) of an exposition.
+    fn gauge_lines(text: &str) -> String {
+        let gauge_names: BTreeSet<&str> = G::ALL.iter().map(|g| g.spec().0).collect();
+        let mut out = String::new();
+        for line in text.lines() {
+            let name = match line.strip_prefix("# HELP ").or_else(|| line.strip_prefix("# TYPE ")) {
+                Some(rest) => rest.split(' ').next().unwrap_or(""),
+                None => line.split(['{', ' ']).next().unwrap_or(""),
+            };
+            if gauge_names.contains(name) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// What the prometheus crate writes for these samples: one `GaugeVec` per phase gauge in a throwaway registry,
+    /// set from the parsed samples, gathered and encoded by `TextEncoder`.
+    fn prometheus_text(samples: &[Sample]) -> String {
+        let registry = Registry::new();
+        let mut vecs = BTreeMap::new();
+        for g in G::ALL {
+            let (name, help, labels) = g.spec();
+            let vec = prometheus::GaugeVec::new(Opts::new(name, help), labels).expect("gauge");
+            registry.register(Box::new(vec.clone())).expect("register");
+            vecs.insert(name, (vec, labels));
+        }
+        for s in samples {
+            let Some((vec, labels)) = vecs.get(s.name.as_str()) else { continue };
+            let values: Vec<&str> = labels.iter().map(|l| s.labels[*l].as_str()).collect();
+            vec.with_label_values(&values).set(s.value);
+        }
+        TextEncoder::new().encode_to_string(&registry.gather()).expect("encode")
+    }
+
+    /// A run with every kind of check, a failing one, odd values and check names that need escaping (a config
+    /// cannot name a check so, but a stored run is read back as it is).
+    fn odd_run(phase: &str) -> RunRecord {
+        let mut run = full_run(phase);
+        let mut odd = tcp("odd \"quoted\" back\\slash\nnewline", &[Some(1), Some(2), Some(4)], None);
+        odd.duration = Duration::from_nanos(12_345_678_901);
+        let mut kind = result("zz-last", "ki\"nd\\", Outcome::Skipped, None);
+        kind.duration = Duration::from_nanos(1);
+        run.checks.push(odd);
+        run.checks.push(kind);
+        run.checks.push(tcp("aaa-down", &[None], Some(Failure::ConnectionRefused)));
+        run.checks.push(http("b-http-503", 503));
+        run
+    }
+
+    #[test]
+    fn the_gauges_are_written_byte_for_byte_as_the_prometheus_text_encoder_writes_them() {
+        let m = Metrics::new().expect("metrics");
+        assert_eq!(gauge_lines(&m.encode()), "", "no gauge family before any run");
+
+        m.observe_run(&odd_run("pre-migration"));
+        let text = m.encode();
+        let ours = gauge_lines(&text);
+        let s = samples(&text);
+        assert!(s.iter().any(|x| x.labels.get("check").is_some_and(|c| c.contains('"') && c.contains('\n'))));
+        assert!(s.iter().any(|x| x.labels.get("kind").is_some_and(|k| k == "ki\"nd\\")));
+        let reference = prometheus_text(&s);
+        assert!(reference.contains("check=\"odd \\\"quoted\\\" back\\\\slash\\nnewline\""), "{reference}");
+        assert_eq!(ours, reference);
+
+        // A second run of the phase replaces the first exactly as the gauges would have been updated.
+        m.observe_run(&full_run("pre-migration"));
+        let text = m.encode();
+        assert_eq!(gauge_lines(&text), prometheus_text(&samples(&text)));
+    }
+
+    #[test]
+    fn two_phases_make_sorted_families_with_one_header_each_and_each_phase_contiguous() {
+        let m = everything();
+        m.observe_run(&odd_run("cutover"));
+        m.observe_run(&finished("zulu", vec![dns("dns")]));
+        let text = m.encode();
+
+        // The same lines as the prometheus crate writes, in each family phase by phase instead of check by check.
+        let reference = prometheus_text(&samples(&text));
+        let mut ours: Vec<&str> = text.lines().collect();
+        let mut want: Vec<&str> = reference.lines().chain(text.lines().filter(|l| gauge_lines(l).is_empty())).collect();
+        ours.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(ours, want);
+
+        let mut families: Vec<&str> = Vec::new();
+        let mut phases: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                families.push(rest.split(' ').next().expect("name"));
+                continue;
+            }
+            if line.starts_with('#') {
+                continue;
+            }
+            let x = parse_sample(line).expect("sample");
+            assert_eq!(Some(&x.name.as_str()), families.last(), "{line} outside its family");
+            if let Some(phase) = x.labels.get("phase") {
+                phases.push((x.name.clone(), phase.clone()));
+            }
+        }
+        let mut sorted = families.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(families, sorted, "families sorted by name, each once");
+        for g in G::ALL {
+            let name = g.spec().0;
+            let order: Vec<&str> = phases.iter().filter(|(n, _)| n == name).map(|(_, p)| p.as_str()).collect();
+            let mut runs = order.clone();
+            runs.dedup();
+            let mut sorted_runs = runs.clone();
+            sorted_runs.sort_unstable();
+            sorted_runs.dedup();
+            assert_eq!(runs, sorted_runs, "{name}: phases contiguous and in name order");
+        }
+        let check_success = phases.iter().filter(|(n, _)| n == CHECK_SUCCESS).map(|(_, p)| p.as_str());
+        assert_eq!(check_success.collect::<BTreeSet<_>>(), BTreeSet::from(["cutover", "pre-migration", "zulu"]));
+
+        // Forgetting a phase drops its blocks; the others are untouched.
+        m.forget_phase("cutover");
+        let after = m.encode();
+        assert!(!after.contains("phase=\"cutover\""));
+        assert_eq!(gauge_lines(&after), {
+            let without: String = gauge_lines(&text)
+                .lines()
+                .filter(|l| !l.contains("phase=\"cutover\""))
+                .flat_map(|l| [l, "\n"])
+                .collect();
+            without
+        });
+    }
+
+    #[test]
+    fn label_values_and_help_texts_are_escaped_as_the_text_format_requires() {
+        let escaped = |v: &str, quote: bool| {
+            let mut out = String::from(">");
+            push_escaped(&mut out, v, quote);
+            out
+        };
+        assert_eq!(escaped("plain-name_1", true), ">plain-name_1");
+        assert_eq!(escaped("a\\b\"c\nd", true), r#">a\\b\"c\nd"#);
+        assert_eq!(escaped("a\\b\"c\nd", false), ">a\\\\b\"c\\nd");
+        assert_eq!(escaped("\"\"\\\n", true), r#">\"\"\\\n"#);
+        assert_eq!(escaped("é\"ü", true), ">é\\\"ü");
+        assert_eq!(escaped("", true), ">");
+
+        let mut line = String::new();
+        write_sample(&mut line, "m", &[], 0.1 + 0.2);
+        write_sample(&mut line, "m", &[("a", "x\"y"), ("b", "")], 1e21);
+        write_sample(&mut line, "m", &[("a", "1")], -0.0);
+        assert_eq!(line, "m 0.30000000000000004\nm{a=\"x\\\"y\",b=\"\"} 1000000000000000000000\nm{a=\"1\"} -0\n");
+    }
+
+    #[test]
+    fn the_gauge_names_stay_reserved_in_the_registry() {
+        let m = Metrics::new().expect("metrics");
+        for g in G::ALL {
+            let (name, help, labels) = g.spec();
+            let same = prometheus::GaugeVec::new(Opts::new(name, help), labels).expect("gauge");
+            assert!(m.registry().register(Box::new(same)).is_err(), "{name}");
+            let other = prometheus::IntCounter::new(name, "something else").expect("counter");
+            assert!(m.registry().register(Box::new(other)).is_err(), "{name}");
+        }
+        // Others' collectors are encoded in name order among the gauges.
+        let mine = prometheus::IntCounter::new("gonogo_check_aaa_total", "Registered by a test.").expect("counter");
+        m.registry().register(Box::new(mine.clone())).expect("a new name");
+        mine.inc();
+        m.observe_run(&full_run("regression"));
+        let text = m.encode();
+        let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle} missing"));
+        assert!(at("# HELP gonogo_check_aaa_total ") < at("# HELP gonogo_check_duration_seconds "));
+        assert!(at("gonogo_check_aaa_total 1\n") < at("# HELP gonogo_check_duration_seconds "));
     }
 }
