@@ -84,6 +84,8 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
         Some(t) => Some(tls_acceptor(t)?),
         None => None,
     };
+    // Restoring read whole run documents; the parsed config and plan are built: give the transient heap back.
+    crate::memory::release_free_heap();
     let schedule_config = config.clone();
     let manager = Manager::new(config_path, config, store, Arc::clone(&metrics), Some(Arc::clone(&journal)));
 
