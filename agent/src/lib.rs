@@ -13,7 +13,7 @@
 //! - [`report`]: reports of a run (self-contained HTML, Markdown, readiness-sheet CSV) and the status page.
 //! - [`cli`]: argument parsing, exit codes, commands; [`demo`] is the self-contained walk-through.
 //! - [`serve`]: the daemon; [`manager`] starts, cancels and records runs; [`api`] is the HTTPS API;
-//!   [`metrics`] the Prometheus registry; [`notify`] talks to systemd; [`memory`] hands freed heap back.
+//!   [`metrics`] the Prometheus registry; [`notify`] talks to systemd; [`memory`] keeps the heap small.
 //!
 //! Invariants: the verdict engine does no I/O and reads no clock; only this crate knows JSON and the terminal.
 
