@@ -183,9 +183,19 @@ pub(crate) async fn run_single(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> C
 
 /// One attempt: every unit of the check, concurrently; the worst outcome wins.
 async fn run_attempt(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult {
-    let units = plan::units(check, icmp).await;
+    let mut units = plan::units(check, icmp).await;
     let single = units.len() == 1 && units[0].label.is_none();
     let mut tasks = JoinSet::new();
+    if single && let Some(unit) = units.pop() {
+        // One unit (most checks): run it in this task. A task of its own would cost a spawn and, on the
+        // multi-thread runtime, a wake-up of another worker per probe; a panic is still caught one level up (the
+        // run's task per check; for `GET /probe`, the connection's task).
+        let p = run_unit(check, unit).await;
+        let judgement = Judgement { outcome: p.outcome, evaluations: p.expectations, reasons: p.reasons };
+        let mut r = result_of(check, p.target, judgement, p.observations);
+        r.parts = Vec::new();
+        return r;
+    }
     for (i, unit) in units.into_iter().enumerate() {
         let check = Arc::clone(check);
         tasks.spawn(async move { (i, run_unit(&check, unit).await) });
@@ -208,17 +218,7 @@ async fn run_attempt(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult
         }
     }
     parts.sort_by_key(|(i, _)| *i);
-    let mut parts: Vec<PartResult> = parts.into_iter().map(|(_, p)| p).collect();
-    if single && let Some(p) = parts.pop() {
-        let mut r = result_of(
-            check,
-            p.target,
-            Judgement { outcome: p.outcome, evaluations: p.expectations, reasons: p.reasons },
-            p.observations,
-        );
-        r.parts = Vec::new();
-        return r;
-    }
+    let parts: Vec<PartResult> = parts.into_iter().map(|(_, p)| p).collect();
     let outcome = worst(parts.iter().map(|p| p.outcome));
     let reasons = parts.iter().flat_map(|p| p.reasons.iter().map(move |r| format!("{}: {r}", p.label))).collect();
     let target = plan::probe_for(check, None, None, icmp).target();
