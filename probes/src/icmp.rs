@@ -924,7 +924,11 @@ impl IcmpProbe {
             let seq = first_seq.wrapping_add(i as u16);
             let timeout = p.timeout;
             tasks.spawn(async move {
-                tokio::time::sleep_until(at).await;
+                // tokio rounds a sleep up to its next millisecond tick, even one already due: the first echo
+                // goes out at once.
+                if at > Instant::now() {
+                    tokio::time::sleep_until(at).await;
+                }
                 (i as usize, shared.echo(to, ident, seq, &payload, timeout).await)
             });
         }
