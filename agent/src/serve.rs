@@ -75,7 +75,7 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
     metrics.reload(true, crate::engine::unix_now() as f64);
     // Show the last finished run of every phase from the start, so a restart does not blank the dashboards.
     for phase in config.phases.keys() {
-        if let Some(run) = store.list(Some(phase), 50)?.into_iter().find(|r| r.status == RunStatus::Finished) {
+        if let Some(run) = store.newest(phase, |r| r.status == RunStatus::Finished)? {
             // Shown, not counted again: the counters belong to this process.
             metrics.show_run(&run);
         }

@@ -117,8 +117,21 @@ impl Store {
     /// The newest finished run of `phase` that ran every check (not a `--check` selection): what baselines and
     /// gates rely on.
     pub fn latest_finished(&self, phase: &str) -> Result<Option<RunRecord>, StoreError> {
-        let candidates = self.list(Some(phase), self.keep)?;
-        Ok(candidates.into_iter().find(|r| r.status == RunStatus::Finished && !r.partial))
+        self.newest(phase, |r| r.status == RunStatus::Finished && !r.partial)
+    }
+
+    /// The newest run of `phase` for which `matches` holds. Documents are loaded one at a time and dropped unless
+    /// they match: a run of 1,000 checks is about 1 MB, and collecting every candidate first held up to
+    /// `keep` of them in memory at once.
+    pub fn newest(&self, phase: &str, matches: impl Fn(&RunRecord) -> bool) -> Result<Option<RunRecord>, StoreError> {
+        for id in self.ids()? {
+            match self.load(&id) {
+                Ok(Some(run)) if run.phase == phase && matches(&run) => return Ok(Some(run)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable run document"),
+            }
+        }
+        Ok(None)
     }
 
     /// Mark every run a dead process left `queued` or `running` as `interrupted`; returns their ids.
@@ -227,6 +240,32 @@ mod tests {
         assert_eq!(store.load(&done.id).expect("load").expect("present").status, RunStatus::Finished);
         assert!(!store.dir().join(".x.json.tmp").exists());
         assert!(store.recover().expect("again").is_empty());
+    }
+
+    #[test]
+    fn newest_skips_other_phases_and_runs_that_do_not_match() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(dir.path(), 10).expect("open");
+        let save = |i: u32, phase: &str, finish: bool, partial: bool| {
+            let mut r = record(phase);
+            r.id = format!("2026010{i}T000000000Z-{phase}-0000");
+            r.partial = partial;
+            r.start();
+            if finish {
+                r.finish(vec![]);
+            }
+            store.save(&r).expect("save");
+            r.id
+        };
+        let full = save(1, "regression", true, false);
+        let _partial = save(2, "regression", true, true);
+        let _running = save(3, "regression", false, false);
+        let _other = save(4, "pre-migration", true, false);
+        let latest = store.latest_finished("regression").expect("read").expect("found");
+        assert_eq!(latest.id, full);
+        let newest_any = store.newest("regression", |_| true).expect("read").expect("found");
+        assert_eq!(newest_any.status, RunStatus::Running);
+        assert!(store.newest("rollback-verify", |_| true).expect("read").is_none());
     }
 
     #[test]
