@@ -11,9 +11,11 @@
 //!   worst part's.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::FutureExt;
 use gonogo_config::{Check, CheckSpec};
 use gonogo_probes::icmp::IcmpClients;
 use gonogo_probes::tcp::{TcpParams, TcpProbe};
@@ -78,15 +80,7 @@ pub async fn execute(
                 // vanish from the verdict.
                 let Some((index, check)) = by_task.remove(&e.id()) else { continue };
                 tracing::error!(check = %check.name, error = %e, "check task failed");
-                let target = plan::probe_for(&check, None, None, &plan.icmp).target();
-                let mut r = result_of(
-                    &check,
-                    target,
-                    Judgement::error(format!("internal error: the probe task failed ({e}); please report this bug")),
-                    None,
-                );
-                r.duration = Duration::ZERO;
-                (index, r)
+                (index, probe_panicked(&check, &plan.icmp, &e.to_string()))
             }
         };
         done += 1;
@@ -174,11 +168,43 @@ async fn run_check(
 
 /// Run one check once, now, as a run would (its units, the verdict engine), without dependencies, retries or a
 /// settle window: what `GET /probe` answers with.
+///
+/// A panicking probe is caught here (a check with one unit runs in this task, see [`run_attempt`]) and answered
+/// as `error`, as a run reports it.
 pub(crate) async fn run_single(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult {
     let started = Instant::now();
-    let mut result = run_attempt(check, icmp).await;
+    let mut result = caught(check, icmp, run_attempt(check, icmp)).await;
     result.duration = started.elapsed();
     result
+}
+
+/// `attempt`'s result, or the `error` result of `check` if it panics.
+async fn caught(
+    check: &Arc<Check>,
+    icmp: &Arc<IcmpClients>,
+    attempt: impl Future<Output = CheckResult>,
+) -> CheckResult {
+    match AssertUnwindSafe(attempt).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            tracing::error!(check = %check.name, panic = %what, "probe panicked");
+            probe_panicked(check, icmp, &what)
+        }
+    }
+}
+
+/// The `error` result of a check whose probe panicked (`what` says how): a bug, but the check must still show.
+fn probe_panicked(check: &Arc<Check>, icmp: &Arc<IcmpClients>, what: &str) -> CheckResult {
+    let target = plan::probe_for(check, None, None, icmp).target();
+    let judgement = Judgement::error(format!("internal error: the probe task failed ({what}); please report this bug"));
+    let mut r = result_of(check, target, judgement, None);
+    r.duration = Duration::ZERO;
+    r
 }
 
 /// One attempt: every unit of the check, concurrently; the worst outcome wins.
@@ -188,8 +214,8 @@ async fn run_attempt(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult
     let mut tasks = JoinSet::new();
     if single && let Some(unit) = units.pop() {
         // One unit (most checks): run it in this task. A task of its own would cost a spawn and, on the
-        // multi-thread runtime, a wake-up of another worker per probe; a panic is still caught one level up (the
-        // run's task per check; for `GET /probe`, the connection's task).
+        // multi-thread runtime, a wake-up of another worker per probe. A panic is still caught one level up and
+        // reported as `error`: by the run's task per check (`execute`) or by `run_single` (`GET /probe`).
         let p = run_unit(check, unit).await;
         let judgement = Judgement { outcome: p.outcome, evaluations: p.expectations, reasons: p.reasons };
         let mut r = result_of(check, p.target, judgement, p.observations);
@@ -299,4 +325,26 @@ async fn run_unit(check: &Check, unit: Unit) -> PartResult {
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_probe_is_an_error_result_not_a_lost_answer() {
+        let text = "[[check]]\nname = \"x\"\nkind = \"tcp\"\ntarget = \"127.0.0.1:9\"\nphases = [\"regression\"]\n";
+        let config = gonogo_config::parse(text, Path::new("t.toml")).expect("config");
+        let check = Arc::new(config.checks[0].clone());
+        let icmp = Arc::new(IcmpClients::new());
+        let r = caught(&check, &icmp, async { panic!("boom in a probe") }).await;
+        assert_eq!(r.outcome, Outcome::Error);
+        assert_eq!(r.target, "127.0.0.1:9");
+        assert!(
+            r.reasons.iter().any(|why| why.contains("boom in a probe") && why.contains("report this bug")),
+            "{r:?}"
+        );
+    }
 }
