@@ -16,8 +16,9 @@
 //! Round-trip times come from the kernel: every socket asks for `SO_TIMESTAMPNS`, so each reply carries the time
 //! the kernel received it, and the RTT is that minus the time read just before `sendto`. Waking the receive task
 //! and handing the reply over cost microseconds that are therefore not counted (`ping` and `fping` measure the
-//! same way). Should the kernel give no timestamp, or the wall clock step between send and receive (the kernel
-//! stamp is wall-clock time), the RTT falls back to the monotonic clock read when the reply was read.
+//! same way). The kernel stamp is wall-clock time: when it is missing, or lands outside the send-to-read interval
+//! the monotonic clock saw (the wall clock stepped in between), the RTT falls back to the monotonic clock read
+//! when the reply was read. A step back smaller than the RTT itself cannot be told apart and shortens that RTT.
 //!
 //! Socket options: DF ([`IcmpParams::dont_fragment`]), TTL ([`IcmpParams::ttl`]) and the source address
 //! ([`IcmpParams::source`]) belong to a socket, not to a packet. Checks that ask for none of them share their
@@ -608,6 +609,24 @@ fn round_trip(sent: Instant, sent_wall: SystemTime, read_at: Instant, kernel_at:
     }
 }
 
+/// What a "too big" echo means for a check that did not ask for DF: a router's "fragmentation needed" / "packet
+/// too big" is an unreachable hop like any other ICMP error (as it was reported before DF existed), and this
+/// host refusing to send (EMSGSIZE without DF) is a packet larger than IP can carry at all: a local problem.
+fn without_df(echo: Echo, ip: IpAddr) -> Result<Echo, ProbeError> {
+    match echo {
+        Echo::TooBig { from: Some(from), mtu } => {
+            let what = if ip.is_ipv6() { "packet too big" } else { "fragmentation needed" };
+            let mtu = mtu.map_or(String::new(), |m| format!(", next-hop MTU {m}"));
+            Ok(Echo::Unreachable(format!("{what} from {from}{mtu}")))
+        }
+        Echo::TooBig { from: None, .. } => Err(ProbeError::Local(format!(
+            "sending an ICMP echo to {ip} failed: the packet is larger than this host can send (EMSGSIZE); use a \
+             smaller `size`"
+        ))),
+        echo => Ok(echo),
+    }
+}
+
 /// What a failed send means: too big (EMSGSIZE: larger than the interface MTU with DF set), unreachable (no
 /// route, no neighbour), or a local problem.
 fn send_error(ip: IpAddr, e: &std::io::Error) -> Result<Echo, ProbeError> {
@@ -837,7 +856,11 @@ impl IcmpProbe {
         obs.address = Some(to.ip);
         let shared = self.clients.client(to.ip, self.options()).await?;
         let socket = shared.socket;
-        let echoes = self.send_all(shared, to).await?;
+        let mut echoes = self.send_all(shared, to).await?;
+        if !p.dont_fragment {
+            // "Too big" is about DF, which this check did not ask for (the kernel may still set it on its own).
+            echoes = echoes.into_iter().map(|e| without_df(e, to.ip)).collect::<Result<_, _>>()?;
+        }
 
         let mut rtts = Vec::new();
         let mut unreachable = None;
@@ -1118,6 +1141,18 @@ mod tests {
         // Our own request seen on loopback, and neighbour solicitations, answer nothing.
         assert_eq!(parse_answer(&[128, 0, 0, 0, 0, 1, 0, 1], router, true, IcmpSocket::Raw), None);
         assert_eq!(parse_answer(&[135, 0, 0, 0, 0, 0, 0, 0], router, true, IcmpSocket::Raw), None);
+    }
+
+    #[test]
+    fn without_df_too_big_is_an_unreachable_hop_or_a_local_problem() {
+        let ip: IpAddr = "10.8.0.2".parse().expect("ip");
+        let router = Some("10.7.0.254".parse().expect("ip"));
+        match without_df(Echo::TooBig { mtu: Some(1400), from: router }, ip) {
+            Ok(Echo::Unreachable(text)) => assert_eq!(text, "fragmentation needed from 10.7.0.254, next-hop MTU 1400"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(without_df(Echo::TooBig { mtu: None, from: None }, ip), Err(ProbeError::Local(_))));
+        assert!(matches!(without_df(Echo::Lost, ip), Ok(Echo::Lost)));
     }
 
     #[test]
