@@ -248,7 +248,7 @@ impl Manager {
             let _ = done_tx.send(true);
             // The run's checks, observations and documents are gone now; give their heap back (see `memory`).
             drop(run);
-            crate::memory::release_free_heap();
+            crate::memory::release_free_heap_soon();
         });
         Ok(Triggered { id, created: true })
     }
@@ -312,7 +312,7 @@ impl Manager {
                 Err(problems)
             }
         };
-        crate::memory::release_free_heap();
+        crate::memory::release_free_heap_soon();
         if let Some(journal) = self.journal() {
             let data =
                 serde_json::json!({ "ok": result.is_ok(), "problems": result.as_ref().err().map_or(0, |p| p.len()) });

@@ -50,3 +50,13 @@ pub fn release_free_heap() {
 /// Return malloc's free pages to the kernel (glibc); nothing elsewhere.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn release_free_heap() {}
+
+/// [`release_free_heap`] on tokio's blocking pool when called inside a runtime, inline otherwise: the trim takes
+/// each arena's lock in turn and must not hold up a worker that is timing other checks' probes.
+pub fn release_free_heap_soon() {
+    match tokio::runtime::Handle::try_current() {
+        // Fire and forget: nothing waits for the trim.
+        Ok(handle) => drop(handle.spawn_blocking(release_free_heap)),
+        Err(_) => release_free_heap(),
+    }
+}

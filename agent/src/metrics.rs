@@ -368,8 +368,8 @@ struct PhaseText {
 }
 
 impl PhaseText {
-    /// Replace the blocks with the samples of a finished run. The blocks' buffers are reused, so a phase that
-    /// keeps its size allocates nothing.
+    /// Replace the blocks with the samples of a finished run. The blocks' buffers are reused, so a phase whose
+    /// text stays within its headroom allocates nothing.
     fn render(&mut self, run: &RunRecord) {
         for b in &mut self.blocks {
             b.clear();
@@ -404,10 +404,11 @@ impl PhaseText {
         }
         self.line(G::PhaseLastRunDuration, &[phase], run.duration.as_secs_f64());
 
-        // Give back what the first render of a large phase over-allocated while growing.
+        // Give back what the first render of a large phase over-allocated while growing, keeping some headroom:
+        // durations change their number of digits from run to run, and an exact fit would regrow every time.
         for b in &mut self.blocks {
             if b.capacity() > b.len() + b.len() / 8 + 256 {
-                b.shrink_to_fit();
+                b.shrink_to(b.len() + b.len() / 16);
             }
         }
     }

@@ -114,6 +114,8 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
         servers.push(tokio::spawn(accept_loop(l, None, api::metrics_router(manager.clone()), stop_rx.clone())));
     }
     let mut scheduler = start_schedules(&manager, &schedule_config);
+    // Not kept: after a reload the manager holds the new config and this one can go.
+    drop(schedule_config);
 
     notify::notify("READY=1");
     let watchdog = notify::watchdog_interval().map(|every| {
