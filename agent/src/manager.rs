@@ -299,6 +299,7 @@ impl Manager {
                 for phase in old.phases.keys().filter(|p| !new.phases.contains_key(*p)) {
                     self.metrics().forget_phase(phase);
                 }
+                self.metrics().set_schedules(&new);
                 *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
                 self.metrics().reload(true, at);
                 tracing::info!(path = %self.inner.config_path.display(), "config reloaded");

@@ -84,6 +84,8 @@ pub mod names {
     pub const PHASE_VERDICTS_TOTAL: &str = "gonogo_phase_verdicts_total";
     /// Gauge `{phase}`: 1 while a run of the phase is in progress.
     pub const RUN_IN_PROGRESS: &str = "gonogo_run_in_progress";
+    /// Gauge `{phase}`: the phase's `every` in seconds; only for phases that run on a schedule.
+    pub const PHASE_SCHEDULE_SECONDS: &str = "gonogo_phase_schedule_seconds";
     /// Gauge `{version}`: always 1.
     pub const BUILD_INFO: &str = "gonogo_build_info";
     /// Gauge: 1 if the last config (re)load succeeded, 0 if it failed.
@@ -122,6 +124,7 @@ pub mod names {
         RUNS_TOTAL,
         PHASE_VERDICTS_TOTAL,
         RUN_IN_PROGRESS,
+        PHASE_SCHEDULE_SECONDS,
         BUILD_INFO,
         CONFIG_LAST_RELOAD_SUCCESSFUL,
         CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
@@ -578,6 +581,7 @@ pub struct Metrics {
     runs_total: IntCounterVec,
     verdicts_total: IntCounterVec,
     in_progress: IntGaugeVec,
+    schedule: prometheus::GaugeVec,
     reload_successful: Gauge,
     reload_success_timestamp: Gauge,
     /// `# HELP` and `# TYPE` lines of each phase gauge, at index `g as usize`.
@@ -625,6 +629,15 @@ impl Metrics {
             &[PHASE],
         )?;
         registry.register(Box::new(in_progress.clone()))?;
+        let schedule = prometheus::GaugeVec::new(
+            Opts::new(
+                names::PHASE_SCHEDULE_SECONDS,
+                "How often the phase runs on its own schedule (its `every`), in seconds; no series for a phase \
+                 without one. Alert rules compare a phase's last finished run with this.",
+            ),
+            &[PHASE],
+        )?;
+        registry.register(Box::new(schedule.clone()))?;
 
         let build_info = IntGaugeVec::new(
             Opts::new(names::BUILD_INFO, "Always 1; the version label is the version of the running gonogo agent."),
@@ -652,6 +665,7 @@ impl Metrics {
             runs_total,
             verdicts_total,
             in_progress,
+            schedule,
             reload_successful,
             reload_success_timestamp,
             headers,
@@ -727,6 +741,17 @@ impl Metrics {
         self.reload_successful.set(if ok { 1.0 } else { 0.0 });
         if ok && at_unix.is_finite() {
             self.reload_success_timestamp.set(at_unix);
+        }
+    }
+
+    /// The phases' schedules from `config` (load or reload): `gonogo_phase_schedule_seconds{phase}` for each phase
+    /// with an `every`, and no series for the others (a schedule removed by a reload disappears).
+    pub fn set_schedules(&self, config: &gonogo_config::Config) {
+        self.schedule.reset();
+        for phase in config.phases.values() {
+            if let Some(every) = phase.every {
+                self.schedule.with_label_values(&[phase.name.as_str()]).set(every.as_secs_f64());
+            }
         }
     }
 
@@ -1402,6 +1427,20 @@ mod tests {
     }
 
     #[test]
+    fn schedules_follow_the_config() {
+        let m = Metrics::new().expect("metrics");
+        let text = "[phase.regression]\nevery = \"15m\"\n[[check]]\nname = \"x\"\nkind = \"tcp\"\n\
+                    target = \"127.0.0.1:9\"\nphases = [\"regression\", \"pre-migration\"]\n";
+        m.set_schedules(&gonogo_config::parse(text, Path::new("t.toml")).expect("config"));
+        let s = scrape(&m);
+        assert_eq!(get(&s, PHASE_SCHEDULE_SECONDS, &[("phase", "regression")]), Some(900.0));
+        assert_eq!(matching(&s, PHASE_SCHEDULE_SECONDS, &[]).len(), 1, "no series for unscheduled phases");
+        // A reload without the schedule removes it.
+        m.set_schedules(&config());
+        assert!(matching(&scrape(&m), PHASE_SCHEDULE_SECONDS, &[]).is_empty());
+    }
+
+    #[test]
     fn reload_sets_success_and_keeps_the_last_good_time_on_failure() {
         let m = Metrics::new().expect("metrics");
         let s = scrape(&m);
@@ -1435,6 +1474,9 @@ mod tests {
     fn everything() -> Metrics {
         let m = Metrics::new().expect("metrics");
         m.reload(true, 1_800_000_000.0);
+        let scheduled = "[phase.pre-migration]\nevery = \"15m\"\n[[check]]\nname = \"x\"\nkind = \"tcp\"\n\
+                         target = \"127.0.0.1:9\"\nphases = [\"pre-migration\"]\n";
+        m.set_schedules(&gonogo_config::parse(scheduled, Path::new("t.toml")).expect("config"));
         m.set_in_progress("pre-migration", true);
         m.observe_run(&full_run("pre-migration"));
         m.observe_run(&finished("pre-migration", {

@@ -73,6 +73,7 @@ pub async fn serve(config_path: &Path, shutdown: impl Future<Output = ()>) -> an
     }
     let metrics = Arc::new(Metrics::new().context("setting up metrics")?);
     metrics.reload(true, crate::engine::unix_now() as f64);
+    metrics.set_schedules(&config);
     // Show the last finished run of every phase from the start, so a restart does not blank the dashboards.
     for phase in config.phases.keys() {
         if let Some(run) = store.newest(phase, |r| r.status == RunStatus::Finished)? {

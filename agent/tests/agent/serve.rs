@@ -408,6 +408,11 @@ async fn scheduled_phases_run_by_themselves() {
     }
     let run = found.expect("a scheduled run within 20 s");
     assert_eq!(run["trigger"]["source"], "schedule", "{run}");
+    // The schedule is exported, for alert rules; phases without one have no series.
+    let resp = client.get(daemon.url("/metrics")).bearer_auth(VIEWER_TOKEN).send().await.expect("GET /metrics");
+    let text = resp.text().await.expect("metrics text");
+    assert_eq!(sample(&text, "gonogo_phase_schedule_seconds", &[("phase", "pre-migration")]), Some(10.0), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("gonogo_phase_schedule_seconds{")).count(), 1, "{text}");
 }
 
 /// The optional `[metrics]` listener: plain HTTP, `/metrics` only, no token (for a Prometheus on the same host).
