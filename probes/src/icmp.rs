@@ -167,7 +167,7 @@ pub(crate) struct SocketOptions {
 }
 
 /// One opened (or failed) socket, kept for the run.
-type Cell = OnceCell<Result<Arc<Shared>, ProbeError>>;
+type Cell = OnceCell<Result<Arc<EchoSocket>, ProbeError>>;
 
 /// The ICMP sockets of one run, shared by every ICMP check: one socket per address family and combination of
 /// options ([`IcmpParams::dont_fragment`], [`IcmpParams::ttl`], [`IcmpParams::source`]) asked for, each opened on
@@ -186,54 +186,6 @@ pub struct IcmpClients {
 impl Default for IcmpClients {
     fn default() -> IcmpClients {
         IcmpClients { sockets: Mutex::new(HashMap::new()), next_ident: AtomicU16::new(random_u16()) }
-    }
-}
-
-/// One socket and the counters that keep concurrent probes' echoes apart.
-struct Shared {
-    sock: EchoSocket,
-    socket: IcmpSocket,
-    /// Next sequence number to hand out (datagram sockets).
-    next_seq: AtomicU16,
-    /// The pacing schedule (see [`SEND_GAP`]): the time the next echo would go out if echoes were sent strictly
-    /// `SEND_GAP` apart. An echo may go up to `SEND_BURST` gaps ahead of it.
-    next_send: Mutex<Instant>,
-}
-
-impl Shared {
-    fn new(sock: EchoSocket, socket: IcmpSocket) -> Shared {
-        Shared { sock, socket, next_seq: AtomicU16::new(random_u16()), next_send: Mutex::new(Instant::now()) }
-    }
-
-    /// Reserve a send slot at or after `now` (see [`send_slot`]).
-    fn reserve_send_slot(&self, now: Instant) -> Instant {
-        // A poisoned lock only means another echo task panicked while holding it; the instant inside is intact.
-        send_slot(&mut self.next_send.lock().unwrap_or_else(PoisonError::into_inner), now)
-    }
-
-    /// Identifier and first sequence number for `count` echoes of one probe (see the module documentation).
-    fn numbers(&self, next_ident: &AtomicU16, count: u16) -> (u16, u16) {
-        match self.socket {
-            IcmpSocket::Raw => (next_ident.fetch_add(1, Ordering::Relaxed), 0),
-            IcmpSocket::Datagram => (0, self.next_seq.fetch_add(count, Ordering::Relaxed)),
-        }
-    }
-
-    /// Send one echo (at the next free send slot) and wait up to `timeout` for what becomes of it.
-    async fn echo(
-        &self,
-        to: Target,
-        ident: u16,
-        seq: u16,
-        payload: &[u8],
-        timeout: Duration,
-    ) -> Result<Echo, ProbeError> {
-        let now = Instant::now();
-        let slot = self.reserve_send_slot(now);
-        if slot > now {
-            tokio::time::sleep_until(slot).await;
-        }
-        self.sock.echo(to, ident, seq, payload, timeout).await
     }
 }
 
@@ -281,10 +233,10 @@ impl IcmpClients {
     /// The socket kind used for `ip`'s family (echoes without socket options), opening it if needed; the error is
     /// the one the probes return.
     pub async fn socket(&self, ip: IpAddr) -> Result<IcmpSocket, ProbeError> {
-        self.client(ip, SocketOptions::default()).await.map(|shared| shared.socket)
+        self.client(ip, SocketOptions::default()).await.map(|shared| shared.kind)
     }
 
-    async fn client(&self, ip: IpAddr, options: SocketOptions) -> Result<Arc<Shared>, ProbeError> {
+    async fn client(&self, ip: IpAddr, options: SocketOptions) -> Result<Arc<EchoSocket>, ProbeError> {
         if let Some(source) = options.source
             && source.is_ipv4() != ip.is_ipv4()
         {
@@ -334,7 +286,7 @@ impl fmt::Debug for IcmpClients {
         for ((v6, options), cell) in map.iter() {
             let state = match cell.get() {
                 None => "opening".to_string(),
-                Some(Ok(shared)) => format!("{:?}", shared.socket),
+                Some(Ok(shared)) => format!("{:?}", shared.kind),
                 Some(Err(e)) => format!("failed: {e}"),
             };
             list.entry(&(if *v6 { "ICMPv6" } else { "ICMP" }, options, state));
@@ -352,7 +304,7 @@ fn permission_error() -> ProbeError {
 
 /// Open a socket with `options`: raw first, datagram if that is refused, then kernel receive timestamps, TTL, DF
 /// and the source address, and its receive task.
-fn open_socket(v6: bool, options: SocketOptions) -> Result<Shared, ProbeError> {
+fn open_socket(v6: bool, options: SocketOptions) -> Result<EchoSocket, ProbeError> {
     let (domain, protocol, family) =
         if v6 { (Domain::IPV6, Protocol::ICMPV6, "ICMPv6") } else { (Domain::IPV4, Protocol::ICMPV4, "ICMP") };
     let (socket, kind) = match Socket::new(domain, Type::RAW, Some(protocol)) {
@@ -393,7 +345,15 @@ fn open_socket(v6: bool, options: SocketOptions) -> Result<Shared, ProbeError> {
     let waiters = Arc::new(Waiters::default());
     let receiver = tokio::spawn(receive(Arc::clone(&socket), v6, kind, Arc::clone(&waiters)));
     tracing::debug!(family, ?kind, ?options, "opened ICMP socket");
-    Ok(Shared::new(EchoSocket { socket, v6, kind, waiters, receiver }, kind))
+    Ok(EchoSocket {
+        socket,
+        v6,
+        kind,
+        waiters,
+        receiver,
+        next_seq: AtomicU16::new(random_u16()),
+        next_send: Mutex::new(Instant::now()),
+    })
 }
 
 /// The [`ProbeError`] for a source address that cannot be bound.
@@ -460,13 +420,19 @@ fn random_u16() -> u16 {
 
 // ---- Sockets ------------------------------------------------------------------------------------------------
 
-/// An ICMP socket (see the module documentation), with the task that receives on it.
+/// An ICMP socket (see the module documentation), the task that receives on it, and the counters that keep
+/// concurrent probes' echoes apart.
 struct EchoSocket {
     socket: Arc<tokio::net::UdpSocket>,
     v6: bool,
     kind: IcmpSocket,
     waiters: Arc<Waiters>,
     receiver: JoinHandle<()>,
+    /// Next sequence number to hand out (datagram sockets).
+    next_seq: AtomicU16,
+    /// The pacing schedule (see [`SEND_GAP`]): the time the next echo would go out if echoes were sent strictly
+    /// `SEND_GAP` apart. An echo may go up to `SEND_BURST` gaps ahead of it.
+    next_send: Mutex<Instant>,
 }
 
 impl Drop for EchoSocket {
@@ -554,6 +520,21 @@ impl Drop for WaiterGuard {
 }
 
 impl EchoSocket {
+    /// Reserve a send slot at or after `now` (see [`send_slot`]).
+    fn reserve_send_slot(&self, now: Instant) -> Instant {
+        // A poisoned lock only means another echo task panicked while holding it; the instant inside is intact.
+        send_slot(&mut self.next_send.lock().unwrap_or_else(PoisonError::into_inner), now)
+    }
+
+    /// Identifier and first sequence number for `count` echoes of one probe (see the module documentation).
+    fn numbers(&self, next_ident: &AtomicU16, count: u16) -> (u16, u16) {
+        match self.kind {
+            IcmpSocket::Raw => (next_ident.fetch_add(1, Ordering::Relaxed), 0),
+            IcmpSocket::Datagram => (0, self.next_seq.fetch_add(count, Ordering::Relaxed)),
+        }
+    }
+
+    /// Send one echo (at the next free send slot) and wait up to `timeout` for what becomes of it.
     async fn echo(
         &self,
         to: Target,
@@ -562,6 +543,11 @@ impl EchoSocket {
         payload: &[u8],
         timeout: Duration,
     ) -> Result<Echo, ProbeError> {
+        let now = Instant::now();
+        let slot = self.reserve_send_slot(now);
+        if slot > now {
+            tokio::time::sleep_until(slot).await;
+        }
         let raw = self.kind == IcmpSocket::Raw;
         let token = Token { addr: to.ip, ident: raw.then_some(ident), seq };
         let Some((_guard, rx)) = self.waiters.register(token) else {
@@ -855,7 +841,7 @@ impl IcmpProbe {
         let to = Target::from_resolved(addr);
         obs.address = Some(to.ip);
         let shared = self.clients.client(to.ip, self.options()).await?;
-        let socket = shared.socket;
+        let socket = shared.kind;
         let mut echoes = self.send_all(shared, to).await?;
         if !p.dont_fragment {
             // "Too big" is about DF, which this check did not ask for (the kernel may still set it on its own).
@@ -929,7 +915,7 @@ impl IcmpProbe {
 
     /// Send `count` echoes `interval` apart, each awaited for up to `timeout` concurrently with the later ones.
     /// Returns what became of each, in send order.
-    async fn send_all(&self, shared: Arc<Shared>, to: Target) -> Result<Vec<Echo>, ProbeError> {
+    async fn send_all(&self, shared: Arc<EchoSocket>, to: Target) -> Result<Vec<Echo>, ProbeError> {
         let p = &self.params;
         let count = usize::try_from(p.count).map_err(|_| ProbeError::Local("ICMP count too large".into()))?;
         // Raw socket: our own identifier, sequences from 0. Datagram socket: the kernel's identifier, so a block of
@@ -1072,14 +1058,13 @@ mod tests {
                     continue;
                 }
             };
-            let sock = &shared.sock;
             let ip: IpAddr = ip.parse().expect("ip");
             let (ident, seq) = shared.numbers(&AtomicU16::new(0x4242), 1);
-            let token = Token { addr: ip, ident: (shared.socket == IcmpSocket::Raw).then_some(ident), seq };
-            let (_guard, rx) = sock.waiters.register(token).expect("registered");
+            let token = Token { addr: ip, ident: (shared.kind == IcmpSocket::Raw).then_some(ident), seq };
+            let (_guard, rx) = shared.waiters.register(token).expect("registered");
             let before = SystemTime::now();
             let request = echo_request(v6, ident, seq, b"stamp");
-            if let Err(e) = sock.socket.send_to(&request, SocketAddr::new(ip, 0)).await {
+            if let Err(e) = shared.socket.send_to(&request, SocketAddr::new(ip, 0)).await {
                 // A host without IPv6 on loopback: nothing to measure there.
                 eprintln!("SKIPPED: cannot send to {ip}: {e}");
                 continue;
