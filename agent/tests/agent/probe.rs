@@ -13,17 +13,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::daemon::{Daemon, NOC_TOKEN, Pki, VIEWER_TOKEN, serve_config};
+use crate::support::sample;
 
 const DAY: u64 = 86_400;
-
-/// The value of the sample `name{labels}` whose labels include all of `want`.
-fn sample(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (n, labels) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l));
-        (n == name && want.iter().all(|(k, v)| labels.contains(&format!("{k}=\"{v}\"")))).then(|| value.parse().ok())?
-    })
-}
 
 fn unix(t: SystemTime) -> i64 {
     t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::daemon::{Daemon, NOC_TOKEN, Pki, VIEWER_TOKEN, serve_config};
-use crate::support::{gonogo, stdout};
+use crate::support::{gonogo, sample, stdout};
 
 /// A plan with a fast passing phase (`pre-migration`: TCP to a local listener) and a slow one (`regression`:
 /// HTTP to a listener that never answers, 20 s timeout) for tests that need a run in progress.
@@ -60,15 +60,6 @@ async fn get(s: &Setup, path: &str, token: &str) -> (StatusCode, Value) {
     let resp = s.client.get(s.daemon.url(path)).bearer_auth(token).send().await.expect("GET");
     let status = resp.status();
     (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-/// Parse Prometheus text: the value of the sample `name{labels}` whose labels include all of `want`.
-fn sample(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (n, labels) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l));
-        (n == name && want.iter().all(|(k, v)| labels.contains(&format!("{k}=\"{v}\"")))).then(|| value.parse().ok())?
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

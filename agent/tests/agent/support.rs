@@ -153,3 +153,12 @@ pub fn promtool_check(text: &str, dir: &Path, name: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Parse Prometheus text: the value of the sample `name{labels}` whose labels include all of `want`.
+pub fn sample(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (n, labels) = series.split_once('{').map_or((series, ""), |(n, l)| (n, l));
+        (n == name && want.iter().all(|(k, v)| labels.contains(&format!("{k}=\"{v}\"")))).then(|| value.parse().ok())?
+    })
+}
