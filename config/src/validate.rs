@@ -1120,6 +1120,26 @@ impl CheckValidator<'_, '_, '_> {
         self.report.at(span, key, message);
     }
 
+    /// A keyword of the closed set `allowed`, matched without regard to case and returned as the set writes it;
+    /// `default` when the key is absent; `None` after reporting `unknown(value)` at `key` otherwise.
+    fn keyword(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        key: String,
+        allowed: &[&str],
+        default: &str,
+        unknown: impl FnOnce(&str) -> String,
+    ) -> Option<String> {
+        let Some(value) = value else { return Some(default.to_owned()) };
+        match allowed.iter().find(|a| a.eq_ignore_ascii_case(value.get_ref())) {
+            Some(a) => Some((*a).to_owned()),
+            None => {
+                self.at(value.span(), key, unknown(value.get_ref()));
+                None
+            }
+        }
+    }
+
     fn check(&mut self, mut raw: RawCheck, span: Range<usize>, line: usize) -> Option<Check> {
         let before = self.report.count();
         let meta = std::mem::take(&mut raw.meta);
@@ -1704,56 +1724,17 @@ impl CheckValidator<'_, '_, '_> {
                 None
             }
         });
-        let record = match &raw.record {
-            Some(r) => {
-                let upper = r.get_ref().to_ascii_uppercase();
-                if RECORD_TYPES.contains(&upper.as_str()) {
-                    Some(upper)
-                } else {
-                    self.at(
-                        r.span(),
-                        p("record"),
-                        format!("unknown record type {:?}; record types: {}", r.get_ref(), RECORD_TYPES.join(" ")),
-                    );
-                    None
-                }
-            }
-            None => Some("A".to_owned()),
-        };
+        let record = self.keyword(raw.record.as_ref(), p("record"), &RECORD_TYPES, "A", |r| {
+            format!("unknown record type {r:?}; record types: {}", RECORD_TYPES.join(" "))
+        });
         let servers = self.dns_servers(&raw, meta);
-        let transport = match &raw.transport {
-            Some(t) => {
-                let lower = t.get_ref().to_ascii_lowercase();
-                if lower == "udp" || lower == "tcp" {
-                    Some(lower)
-                } else {
-                    self.at(
-                        t.span(),
-                        p("transport"),
-                        format!("unknown transport {:?}; write \"udp\" or \"tcp\"", t.get_ref()),
-                    );
-                    None
-                }
-            }
-            None => Some("udp".to_owned()),
-        };
+        let transport = self.keyword(raw.transport.as_ref(), p("transport"), &["udp", "tcp"], "udp", |t| {
+            format!("unknown transport {t:?}; write \"udp\" or \"tcp\"")
+        });
         let ep = |key: &str| format!("{}.{key}", expect.meta.path);
-        let rcode = match &expect.rcode {
-            Some(r) => {
-                let upper = r.get_ref().to_ascii_uppercase();
-                if RCODES.contains(&upper.as_str()) {
-                    Some(upper)
-                } else {
-                    self.at(
-                        r.span(),
-                        ep("rcode"),
-                        format!("unknown response code {:?}; codes: {}", r.get_ref(), RCODES.join(" ")),
-                    );
-                    None
-                }
-            }
-            None => Some("NOERROR".to_owned()),
-        };
+        let rcode = self.keyword(expect.rcode.as_ref(), ep("rcode"), &RCODES, "NOERROR", |r| {
+            format!("unknown response code {r:?}; codes: {}", RCODES.join(" "))
+        });
         let min_answers = match &expect.min_answers {
             Some(m) => int_in(m, &ep("min_answers"), 0, 10_000, "", self.report).map(|m| Some(m as usize)),
             None => Some(None),
