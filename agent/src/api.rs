@@ -156,8 +156,7 @@ async fn metrics(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Resp
 
 async fn plan(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<serde_json::Value>> {
     authorize(&m, &headers, Role::Read)?;
-    let config = m.config();
-    let icmp = std::sync::Arc::new(gonogo_probes::icmp::IcmpClients::new());
+    let (config, probes) = m.loaded();
     let phases: Vec<serde_json::Value> = config
         .phases
         .values()
@@ -168,7 +167,7 @@ async fn plan(State(m): State<Manager>, headers: HeaderMap) -> ApiResult<Json<se
                     json!({
                         "name": c.name,
                         "kind": c.spec.kind(),
-                        "target": crate::plan::probe_for(c, None, None, &icmp).target(),
+                        "target": probes.target(c),
                         "required": c.required,
                         "timeout_ms": c.timeout.as_millis() as u64,
                     })

@@ -312,7 +312,7 @@ fn cmd_run(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let planned = match plan::plan(&config, phase, only) {
+    let planned = match plan::plan(&config, phase, only, &std::sync::Arc::new(plan::Probes::new())) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
@@ -402,6 +402,7 @@ fn cmd_list(path: &Path, only: Option<&str>) -> ExitCode {
         let known = config.phases.keys().cloned().collect::<Vec<_>>().join(", ");
         return usage_error(format!("unknown phase {p:?}; phases: {known}"));
     }
+    let probes = plan::Probes::new();
     let mut out = String::new();
     for (name, phase) in &config.phases {
         if only.is_some_and(|p| p != name) {
@@ -411,8 +412,7 @@ fn cmd_list(path: &Path, only: Option<&str>) -> ExitCode {
         let desc = phase.description.as_deref().map(|d| format!(" — {d}")).unwrap_or_default();
         out.push_str(&format!("{name} ({} checks){desc}\n", checks.len()));
         for c in checks {
-            let target =
-                plan::probe_for(c, None, None, &std::sync::Arc::new(gonogo_probes::icmp::IcmpClients::new())).target();
+            let target = probes.target(c);
             let req = if c.required { "required" } else { "advisory" };
             out.push_str(&format!("  {:<24} {:<6} {req:<8} {target}\n", c.name, c.spec.kind()));
         }

@@ -67,10 +67,11 @@ pub async fn demo(report_path: &Path) -> anyhow::Result<PathBuf> {
     say("gonogo demo — a site migration, simulated on loopback (DNS, HTTP and HTTPS responders started)");
     println!("  DNS {dns} · HTTP {http} · HTTPS {https} · state in {}\n", dir.display());
 
+    let probes = Arc::new(plan::Probes::new());
     let run_phase = |phase: &'static str| {
-        let (config, store, journal) = (&config, &store, &journal);
+        let (config, store, journal, probes) = (&config, &store, &journal, &probes);
         async move {
-            let planned = plan::plan(config, phase, &[])?;
+            let planned = plan::plan(config, phase, &[], probes)?;
             let trigger = Trigger { source: "demo".to_owned(), by: None };
             let mut run = RunRecord::new(config, phase, trigger, Some("CHG0001 (demo)".to_owned()), false);
             run.start();

@@ -17,13 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 use gonogo_config::{Check, CheckSpec};
-use gonogo_probes::icmp::IcmpClients;
 use gonogo_probes::tcp::{TcpParams, TcpProbe};
 use gonogo_probes::{Observations, Probe};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::plan::{self, Plan, Unit, Work};
+use crate::plan::{self, Plan, Probes, Unit, Work};
 use crate::run::{CheckResult, PartResult};
 use crate::verdict::{self, Evaluation, Judgement, Measured, Outcome};
 
@@ -58,10 +57,10 @@ pub async fn execute(
         let deps: Vec<(String, watch::Receiver<Option<Outcome>>)> =
             check.depends_on.iter().filter_map(|d| receivers.get(d).map(|rx| (d.clone(), rx.clone()))).collect();
         let done = senders.remove(&check.name);
-        let (check, icmp, permits) = (Arc::clone(check), Arc::clone(&plan.icmp), Arc::clone(&permits));
+        let (check, probes, permits) = (Arc::clone(check), Arc::clone(&plan.probes), Arc::clone(&permits));
         let meta = Arc::clone(&check);
         let handle = tasks.spawn(async move {
-            let result = run_check(&check, &icmp, &permits, deps, settle_until).await;
+            let result = run_check(&check, &probes, &permits, deps, settle_until).await;
             if let Some(done) = done {
                 let _ = done.send(Some(result.outcome));
             }
@@ -80,7 +79,7 @@ pub async fn execute(
                 // vanish from the verdict.
                 let Some((index, check)) = by_task.remove(&e.id()) else { continue };
                 tracing::error!(check = %check.name, error = %e, "check task failed");
-                (index, probe_panicked(&check, &plan.icmp, &e.to_string()))
+                (index, probe_panicked(&check, &plan.probes, &e.to_string()))
             }
         };
         done += 1;
@@ -112,7 +111,7 @@ fn result_of(check: &Check, target: String, j: Judgement, observations: Option<O
 /// One check, with its dependencies, retries and settle window.
 async fn run_check(
     check: &Arc<Check>,
-    icmp: &Arc<IcmpClients>,
+    probes: &Probes,
     permits: &Arc<Semaphore>,
     deps: Vec<(String, watch::Receiver<Option<Outcome>>)>,
     settle_until: Option<Instant>,
@@ -123,7 +122,7 @@ async fn run_check(
             Err(_) => Outcome::Error,
         };
         if outcome != Outcome::Pass {
-            let target = plan::probe_for(check, None, None, icmp).target();
+            let target = probes.target(check);
             let j = Judgement {
                 outcome: Outcome::Inconclusive,
                 evaluations: Vec::new(),
@@ -143,7 +142,7 @@ async fn run_check(
             let _permit = permits.acquire().await.ok();
             // The check's own time: waiting for a permit is the phase's queue, not the target's slowness.
             let started = Instant::now();
-            let mut result = run_attempt(check, icmp).await;
+            let mut result = run_attempt(check, probes).await;
             result.duration = started.elapsed();
             result
         };
@@ -171,19 +170,15 @@ async fn run_check(
 ///
 /// A panicking probe is caught here (a check with one unit runs in this task, see [`run_attempt`]) and answered
 /// as `error`, as a run reports it.
-pub(crate) async fn run_single(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult {
+pub(crate) async fn run_single(check: &Arc<Check>, probes: &Probes) -> CheckResult {
     let started = Instant::now();
-    let mut result = caught(check, icmp, run_attempt(check, icmp)).await;
+    let mut result = caught(check, probes, run_attempt(check, probes)).await;
     result.duration = started.elapsed();
     result
 }
 
 /// `attempt`'s result, or the `error` result of `check` if it panics.
-async fn caught(
-    check: &Arc<Check>,
-    icmp: &Arc<IcmpClients>,
-    attempt: impl Future<Output = CheckResult>,
-) -> CheckResult {
+async fn caught(check: &Arc<Check>, probes: &Probes, attempt: impl Future<Output = CheckResult>) -> CheckResult {
     match AssertUnwindSafe(attempt).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
@@ -193,14 +188,14 @@ async fn caught(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".to_owned());
             tracing::error!(check = %check.name, panic = %what, "probe panicked");
-            probe_panicked(check, icmp, &what)
+            probe_panicked(check, probes, &what)
         }
     }
 }
 
 /// The `error` result of a check whose probe panicked (`what` says how): a bug, but the check must still show.
-fn probe_panicked(check: &Arc<Check>, icmp: &Arc<IcmpClients>, what: &str) -> CheckResult {
-    let target = plan::probe_for(check, None, None, icmp).target();
+fn probe_panicked(check: &Arc<Check>, probes: &Probes, what: &str) -> CheckResult {
+    let target = probes.target(check);
     let judgement = Judgement::error(format!("internal error: the probe task failed ({what}); please report this bug"));
     let mut r = result_of(check, target, judgement, None);
     r.duration = Duration::ZERO;
@@ -208,8 +203,8 @@ fn probe_panicked(check: &Arc<Check>, icmp: &Arc<IcmpClients>, what: &str) -> Ch
 }
 
 /// One attempt: every unit of the check, concurrently; the worst outcome wins.
-async fn run_attempt(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult {
-    let mut units = plan::units(check, icmp).await;
+async fn run_attempt(check: &Arc<Check>, probes: &Probes) -> CheckResult {
+    let mut units = plan::units(check, probes).await;
     let single = units.len() == 1 && units[0].label.is_none();
     let mut tasks = JoinSet::new();
     if single && let Some(unit) = units.pop() {
@@ -247,7 +242,7 @@ async fn run_attempt(check: &Arc<Check>, icmp: &Arc<IcmpClients>) -> CheckResult
     let parts: Vec<PartResult> = parts.into_iter().map(|(_, p)| p).collect();
     let outcome = worst(parts.iter().map(|p| p.outcome));
     let reasons = parts.iter().flat_map(|p| p.reasons.iter().map(move |r| format!("{}: {r}", p.label))).collect();
-    let target = plan::probe_for(check, None, None, icmp).target();
+    let target = probes.target(check);
     let mut r = result_of(check, target, Judgement { outcome, evaluations: Vec::new(), reasons }, None);
     r.parts = parts;
     r
@@ -338,8 +333,7 @@ mod tests {
         let text = "[[check]]\nname = \"x\"\nkind = \"tcp\"\ntarget = \"127.0.0.1:9\"\nphases = [\"regression\"]\n";
         let config = gonogo_config::parse(text, Path::new("t.toml")).expect("config");
         let check = Arc::new(config.checks[0].clone());
-        let icmp = Arc::new(IcmpClients::new());
-        let r = caught(&check, &icmp, async { panic!("boom in a probe") }).await;
+        let r = caught(&check, &Probes::new(), async { panic!("boom in a probe") }).await;
         assert_eq!(r.outcome, Outcome::Error);
         assert_eq!(r.target, "127.0.0.1:9");
         assert!(

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::engine;
 use crate::journal::{Journal, Kind};
 use crate::metrics::Metrics;
-use crate::plan::{self, PlanError};
+use crate::plan::{self, PlanError, Probes};
 use crate::run::{RunRecord, RunStatus, Trigger};
 use crate::store::{Store, StoreError};
 
@@ -77,7 +77,8 @@ pub struct Manager {
 #[derive(Debug)]
 struct Inner {
     config_path: PathBuf,
-    config: RwLock<Arc<Config>>,
+    /// The config in force and its probes, replaced together by a reload.
+    loaded: RwLock<(Arc<Config>, Arc<Probes>)>,
     store: Store,
     metrics: Arc<Metrics>,
     journal: Option<Arc<Journal>>,
@@ -104,7 +105,7 @@ impl Manager {
         Manager {
             inner: Arc::new(Inner {
                 config_path: config_path.to_owned(),
-                config: RwLock::new(Arc::new(config)),
+                loaded: RwLock::new((Arc::new(config), Arc::new(Probes::new()))),
                 store,
                 metrics,
                 journal,
@@ -120,7 +121,13 @@ impl Manager {
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.inner.config.read().unwrap_or_else(|p| p.into_inner()))
+        self.loaded().0
+    }
+
+    /// The config in force and its probes (built on first use, shared by runs and `GET /probe`).
+    pub fn loaded(&self) -> (Arc<Config>, Arc<Probes>) {
+        let loaded = self.inner.loaded.read().unwrap_or_else(|p| p.into_inner());
+        (Arc::clone(&loaded.0), Arc::clone(&loaded.1))
     }
 
     pub fn store(&self) -> &Store {
@@ -146,7 +153,7 @@ impl Manager {
         trigger: Trigger,
         baseline_run: Option<String>,
     ) -> Result<Triggered, TriggerError> {
-        let config = self.config();
+        let (config, probes) = self.loaded();
         let mut state = self.state();
         if state.shutting_down {
             return Err(TriggerError::ShuttingDown);
@@ -161,7 +168,7 @@ impl Manager {
         if let Some(active) = state.active.get(phase) {
             return Err(TriggerError::Conflict { phase: phase.to_owned(), running: active.id.clone() });
         }
-        let planned = plan::plan(&config, phase, &[])?;
+        let planned = plan::plan(&config, phase, &[], &probes)?;
         if let Some(id) = &baseline_run {
             let wanted = config.phases.get(phase).and_then(|p| p.baseline.clone());
             match (self.inner.store.load(id), wanted) {
@@ -300,7 +307,8 @@ impl Manager {
                     self.metrics().forget_phase(phase);
                 }
                 self.metrics().set_schedules(&new);
-                *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+                *self.inner.loaded.write().unwrap_or_else(|p| p.into_inner()) =
+                    (Arc::new(new), Arc::new(Probes::new()));
                 self.metrics().reload(true, at);
                 tracing::info!(path = %self.inner.config_path.display(), "config reloaded");
                 Ok(())

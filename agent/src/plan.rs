@@ -7,10 +7,17 @@
 //! (`ip = "both"`) or per resolved address (`ip = "all"`), each pinned to its address; one per DNS server
 //! (`servers = […]`). Names are resolved when the check runs, not when it is planned, so a retry sees DNS
 //! changes.
+//!
+//! Probes are built once per config, not per run: [`Probes`] keeps each check's probe (its HTTP client, TLS
+//! roots and client identity, parsed URL) for every later run and `GET /probe`, and rebuilds it only when a
+//! file it names (`ca_file`, `client_cert`, `client_key`) has changed on disk, so a rotated certificate is
+//! picked up as before, without a reload.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use gonogo_config::{Check, CheckSpec, Config, IpMode, Proxy};
 use gonogo_probes::dns::{DnsParams, DnsProbe, RecordType, Transport};
@@ -37,14 +44,15 @@ pub enum PlanError {
 #[derive(Debug)]
 pub struct Plan {
     pub checks: Vec<Arc<Check>>,
-    /// One ICMP client set for every ICMP and MTU check of the run.
-    pub icmp: Arc<IcmpClients>,
+    /// The probes of the config the checks come from.
+    pub probes: Arc<Probes>,
     /// The phase's settle window: failing checks are re-run until they pass or it ends.
     pub settle: Option<Duration>,
 }
 
-/// The checks of `phase` (all, or only those named in `only`), in file order.
-pub fn plan(config: &Config, phase: &str, only: &[String]) -> Result<Plan, PlanError> {
+/// The checks of `phase` (all, or only those named in `only`), in file order; `probes` must be those of
+/// `config` (see [`Probes`]).
+pub fn plan(config: &Config, phase: &str, only: &[String], probes: &Arc<Probes>) -> Result<Plan, PlanError> {
     let file = config.path.display().to_string();
     let Some(phase_cfg) = config.phases.get(phase) else {
         return Err(PlanError::UnknownPhase {
@@ -78,7 +86,7 @@ pub fn plan(config: &Config, phase: &str, only: &[String]) -> Result<Plan, PlanE
             .filter(|c| only.is_empty() || only.contains(&c.name))
             .map(|c| Arc::new(c.clone()))
             .collect(),
-        icmp: Arc::new(IcmpClients::new()),
+        probes: Arc::clone(probes),
         settle: phase_cfg.settle,
     })
 }
@@ -93,7 +101,7 @@ pub struct Unit {
 
 #[derive(Debug)]
 pub enum Work {
-    Probe(Box<dyn Probe>),
+    Probe(Arc<dyn Probe>),
     /// The check must cover something that is not there (`ip = "both"` and the name has no IPv6 address).
     Missing {
         target: String,
@@ -151,7 +159,7 @@ async fn resolve_all(host: &str, limit: Duration) -> Result<Vec<IpAddr>, String>
 }
 
 /// The units of `check` for one attempt.
-pub async fn units(check: &Check, icmp: &Arc<IcmpClients>) -> Vec<Unit> {
+pub async fn units(check: &Check, probes: &Probes) -> Vec<Unit> {
     if let CheckSpec::Dns(d) = &check.spec
         && d.servers.len() > 1
     {
@@ -160,11 +168,11 @@ pub async fn units(check: &Check, icmp: &Arc<IcmpClients>) -> Vec<Unit> {
             .iter()
             .map(|s| Unit {
                 label: Some(format!("server {s}")),
-                work: Work::Probe(probe_for(check, None, Some(*s), icmp)),
+                work: Work::Probe(probes.probe(check, None, Some(*s))),
             })
             .collect();
     }
-    let single = || vec![Unit { label: None, work: Work::Probe(probe_for(check, None, None, icmp)) }];
+    let single = || vec![Unit { label: None, work: Work::Probe(probes.probe(check, None, None)) }];
     let Some(host) = host_of(check) else { return single() };
     let wanted: &[&str] = match check.ip {
         IpMode::Any => return single(),
@@ -180,7 +188,7 @@ pub async fn units(check: &Check, icmp: &Arc<IcmpClients>) -> Vec<Unit> {
     };
     let pinned = |ip: IpAddr, labelled: bool| Unit {
         label: labelled.then(|| format!("{} {ip}", family(&ip))),
-        work: Work::Probe(probe_for(check, Some(ip), None, icmp)),
+        work: Work::Probe(probes.probe(check, Some(ip), None)),
     };
     match check.ip {
         IpMode::All => addrs.into_iter().map(|ip| pinned(ip, true)).collect(),
@@ -213,9 +221,107 @@ fn proxy_parts(p: &Proxy) -> (Option<String>, bool) {
     }
 }
 
+/// The probes of one config, built on first use and then shared by every run and `GET /probe` until the
+/// config is replaced (a new `Probes` goes with each loaded config), and the ICMP sockets they share.
+///
+/// Why: a probe's construction (an HTTP client with its connector and TLS configuration, the trusted roots read
+/// from a CA file, a client certificate parsed and checked against its key) cost as much per run as the small
+/// part of a probe that is the agent's own work. A probe is rebuilt when a file its check names has changed
+/// (modification time, size or inode), so replacing a certificate needs no reload, as before the cache.
+/// Probes are stateless between runs (`Probe::run` takes `&self`); concurrent runs of one probe are safe.
+#[derive(Debug, Default)]
+pub struct Probes {
+    icmp: Arc<IcmpClients>,
+    /// By check name: the probes built for it, by pinned address and DNS server.
+    built: Mutex<HashMap<String, Vec<Built>>>,
+}
+
+/// Most probes kept per check: one per pinned address or DNS server. A name that keeps resolving to new
+/// addresses (`ip = "all"`) replaces its oldest instead of growing the cache.
+const KEPT_PER_CHECK: usize = 16;
+
+#[derive(Debug)]
+struct Built {
+    pin: Option<IpAddr>,
+    server: Option<SocketAddr>,
+    /// The files the check names, as they were when the probe was built.
+    files: Vec<(PathBuf, Option<FileStamp>)>,
+    probe: Arc<dyn Probe>,
+}
+
+/// What tells that a file was replaced or rewritten; `None` in [`Built::files`]: the file did not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp { modified: meta.modified().ok(), len: meta.len(), inode: meta.ino() })
+}
+
+impl Probes {
+    /// No probe built yet; ICMP sockets are opened on first use.
+    pub fn new() -> Probes {
+        Probes::default()
+    }
+
+    /// The ICMP sockets every ICMP and MTU probe of this config shares.
+    pub fn icmp(&self) -> &Arc<IcmpClients> {
+        &self.icmp
+    }
+
+    /// The probe of `check` (pinned to `pin`, asking DNS `server`), built now if it was not built before or a
+    /// file it names has changed since.
+    pub fn probe(&self, check: &Check, pin: Option<IpAddr>, server: Option<SocketAddr>) -> Arc<dyn Probe> {
+        let named = files_of(check);
+        let fresh = |b: &Built| b.files.iter().all(|(path, was)| stamp(path) == *was);
+        {
+            let built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(b) =
+                built.get(&check.name).and_then(|list| list.iter().find(|b| b.pin == pin && b.server == server))
+                && (named.is_empty() || fresh(b))
+            {
+                return Arc::clone(&b.probe);
+            }
+        }
+        // Built outside the lock: building reads files and may take a while; two callers may both build the
+        // same probe once, the later one is kept.
+        let files: Vec<(PathBuf, Option<FileStamp>)> = named.into_iter().map(|p| (p.to_owned(), stamp(p))).collect();
+        let probe: Arc<dyn Probe> = Arc::from(probe_for(check, pin, server, &self.icmp));
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        let list = built.entry(check.name.clone()).or_default();
+        list.retain(|b| !(b.pin == pin && b.server == server));
+        if list.len() >= KEPT_PER_CHECK {
+            list.remove(0);
+        }
+        list.push(Built { pin, server, files, probe: Arc::clone(&probe) });
+        probe
+    }
+
+    /// The target of `check` as a person reads it (its unpinned probe's).
+    pub fn target(&self, check: &Check) -> String {
+        self.probe(check, None, None).target()
+    }
+}
+
+/// The files a check's probe reads when it is built.
+fn files_of(check: &Check) -> Vec<&Path> {
+    let (ca, cert, key) = match &check.spec {
+        CheckSpec::Tls(c) => (&c.ca_file, &c.client_cert, &c.client_key),
+        CheckSpec::Http(c) => (&c.ca_file, &c.client_cert, &c.client_key),
+        CheckSpec::Egress(c) => (&c.ca_file, &None, &None),
+        CheckSpec::Icmp(_) | CheckSpec::Mtu(_) | CheckSpec::Tcp(_) | CheckSpec::Dns(_) => (&None, &None, &None),
+    };
+    [ca, cert, key].into_iter().filter_map(|f| f.as_deref()).collect()
+}
+
 /// Build the probe for one check; `pin` replaces the resolved address of the target, `server` picks one of a
-/// DNS check's servers. The one exhaustive match over check kinds.
-pub fn probe_for(
+/// DNS check's servers. The one exhaustive match over check kinds. Use [`Probes::probe`], which reuses it.
+fn probe_for(
     check: &Check,
     pin: Option<IpAddr>,
     server: Option<SocketAddr>,
@@ -348,5 +454,43 @@ mod tests {
         assert_eq!(url_host("http://[::1]:80/").as_deref(), Some("::1"));
         assert_eq!(url_host("http://user:pw@10.0.0.1/").as_deref(), Some("10.0.0.1"));
         assert_eq!(url_host("http://h").as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn a_probe_is_built_once_per_config_and_again_when_a_file_it_names_changes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not yet a CA").expect("write");
+        let text = format!(
+            "[[check]]\nname = \"web\"\nkind = \"http\"\nurl = \"https://app.test/\"\nca_file = \"{}\"\n\
+             ip = \"all\"\nphases = [\"regression\"]\n\n\
+             [[check]]\nname = \"port\"\nkind = \"tcp\"\ntarget = \"127.0.0.1:9\"\nphases = [\"regression\"]\n",
+            ca.display()
+        );
+        let config = gonogo_config::parse(&text, Path::new("t.toml")).expect("config");
+        let (web, port) = (&config.checks[0], &config.checks[1]);
+        let probes = Probes::new();
+
+        let first = probes.probe(port, None, None);
+        assert!(Arc::ptr_eq(&first, &probes.probe(port, None, None)), "a check without files is built once");
+        let a = probes.probe(web, None, None);
+        assert!(Arc::ptr_eq(&a, &probes.probe(web, None, None)), "unchanged files: the same probe");
+        let pinned = probes.probe(web, Some("127.0.0.2".parse().expect("ip")), None);
+        assert!(!Arc::ptr_eq(&a, &pinned), "another address is another probe");
+        assert_eq!(pinned.target(), "https://app.test/ (@127.0.0.2)");
+
+        std::fs::write(&ca, "still not a CA, but longer").expect("rewrite");
+        let b = probes.probe(web, None, None);
+        assert!(!Arc::ptr_eq(&a, &b), "a rewritten file: the probe is built again");
+        assert!(Arc::ptr_eq(&b, &probes.probe(web, None, None)));
+        std::fs::remove_file(&ca).expect("remove");
+        assert!(!Arc::ptr_eq(&b, &probes.probe(web, None, None)), "a removed file: built again (and fails)");
+
+        // A name resolving to ever new addresses does not grow the cache without bound.
+        for i in 0..100u8 {
+            probes.probe(port, Some(std::net::IpAddr::from([127, 0, 1, i])), None);
+        }
+        let kept = probes.built.lock().expect("lock").get("port").map_or(0, Vec::len);
+        assert_eq!(kept, KEPT_PER_CHECK);
     }
 }

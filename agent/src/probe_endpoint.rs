@@ -9,7 +9,7 @@
 //! `probe_success 0`.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gonogo_config::Role;
 use gonogo_probes::Observations;
-use gonogo_probes::icmp::IcmpClients;
 use serde::Deserialize;
 
 use crate::api::{ApiError, authorize};
@@ -36,13 +35,6 @@ pub struct ProbeQuery {
     pub check: Option<String>,
     /// Accepted only to be refused with a message that says why: targets come from the config.
     pub target: Option<String>,
-}
-
-/// The ICMP clients shared by every `/probe` request of the process (one socket per family, opened on first
-/// use). The daemon runs one tokio runtime, which is what [`IcmpClients`] asks for.
-fn icmp_clients() -> Arc<IcmpClients> {
-    static CLIENTS: OnceLock<Arc<IcmpClients>> = OnceLock::new();
-    Arc::clone(CLIENTS.get_or_init(|| Arc::new(IcmpClients::new())))
 }
 
 /// The handler of `GET /probe?check=NAME` (read role).
@@ -65,7 +57,7 @@ pub async fn probe(
             "missing check: name a configured check (/probe?check=NAME; see /api/v1/plan)",
         ));
     };
-    let config = m.config();
+    let (config, probes) = m.loaded();
     let Some(check) = config.checks.iter().find(|c| c.name == name) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -74,7 +66,7 @@ pub async fn probe(
     };
     let check = Arc::new(check.clone());
     drop(config);
-    let result = crate::engine::run_single(&check, &icmp_clients()).await;
+    let result = crate::engine::run_single(&check, &probes).await;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], encode(&result)).into_response())
 }
 

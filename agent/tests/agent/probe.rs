@@ -287,3 +287,56 @@ async fn a_slow_probe_does_not_hold_up_another() {
     assert_eq!(sample(&slow_text, "probe_success", &[]), Some(0.0), "{slow_text}");
     assert!(started.elapsed() < Duration::from_secs(15), "the slow probe was not cut off near its 4s timeout");
 }
+
+/// Probes are built once per config and reused, but a file a check names is read again when it changes: a CA
+/// file replaced on disk takes effect at the next probe, without a reload, for the http and the tls probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_ca_file_takes_effect_without_a_reload() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = targets().await;
+    let ca_file = dir.path().join("site-ca.pem");
+    // At first the file holds a CA that did not sign the server's certificate.
+    std::fs::write(&ca_file, t.short_ca.cert_pem()).expect("write CA file");
+    let checks = format!(
+        r#"
+[[check]]
+name = "app-https"
+kind = "http"
+url = "https://{tls}/"
+ca_file = "{ca}"
+timeout = "2s"
+phases = ["pre-migration"]
+
+[[check]]
+name = "app-tls"
+kind = "tls"
+target = "{tls}"
+ca_file = "{ca}"
+timeout = "2s"
+phases = ["pre-migration"]
+"#,
+        tls = t.tls.addr(),
+        ca = ca_file.display(),
+    );
+    let config = format!("{}{checks}", serve_config(dir.path(), &pki, false));
+    let daemon = Daemon::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
+    let s = Setup { dir, daemon, client: pki.client(false), targets: t };
+
+    for check in ["app-https", "app-tls"] {
+        // Twice: the second answer comes from the probe built for the first.
+        for _ in 0..2 {
+            let text = metrics(&s, check).await;
+            assert_eq!(sample(&text, "probe_success", &[]), Some(0.0), "{check} with the wrong CA: {text}");
+        }
+    }
+    // The operator puts the right CA in place (a new file renamed over the old, as editors and config
+    // management do), and the next probes use it.
+    let staged = s.dir.path().join("site-ca.pem.new");
+    std::fs::write(&staged, s.targets.tls_ca.cert_pem()).expect("write CA file");
+    std::fs::rename(&staged, &ca_file).expect("replace CA file");
+    for check in ["app-https", "app-tls"] {
+        let text = metrics(&s, check).await;
+        assert_eq!(sample(&text, "probe_success", &[]), Some(1.0), "{check} with the right CA: {text}");
+    }
+}

@@ -53,7 +53,8 @@ pub fn stderr(o: &Output) -> String {
 /// Parse `text`, plan `phase` and run it through the real engine; results in config order.
 pub async fn run_phase(text: &str, phase: &str) -> Vec<CheckResult> {
     let config = gonogo_config::parse(text, Path::new("test.toml")).unwrap_or_else(|p| panic!("config: {p}"));
-    let planned = gonogo::plan::plan(&config, phase, &[]).expect("plan");
+    let planned =
+        gonogo::plan::plan(&config, phase, &[], &std::sync::Arc::new(gonogo::plan::Probes::new())).expect("plan");
     gonogo::engine::execute(planned, config.defaults.concurrency, |_, _, _| {}).await
 }
 
