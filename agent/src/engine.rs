@@ -40,6 +40,7 @@ pub async fn execute(
     mut progress: impl FnMut(&CheckResult, usize, usize),
 ) -> Vec<CheckResult> {
     let total = plan.checks.len();
+    plan.probes.warm(&plan.checks);
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let settle_until = plan.settle.map(|s| Instant::now() + s);
     // Each check publishes its final outcome for the checks that depend on it.

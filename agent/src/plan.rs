@@ -293,13 +293,36 @@ impl Probes {
         let files: Vec<(PathBuf, Option<FileStamp>)> = named.into_iter().map(|p| (p.to_owned(), stamp(p))).collect();
         let probe: Arc<dyn Probe> = Arc::from(probe_for(check, pin, server, &self.icmp));
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        let list = built.entry(check.name.clone()).or_default();
+        // Capacity for one: most checks have exactly one probe (a growing Vec would reserve four).
+        let list = built.entry(check.name.clone()).or_insert_with(|| Vec::with_capacity(1));
         list.retain(|b| !(b.pin == pin && b.server == server));
         if list.len() >= KEPT_PER_CHECK {
             list.remove(0);
         }
         list.push(Built { pin, server, files, probe: Arc::clone(&probe) });
         probe
+    }
+
+    /// Build now the probes of `checks` that do not depend on a name's addresses at run time (all but `ip`
+    /// modes other than `any`, whose probes are pinned to what the name resolves to).
+    ///
+    /// A run calls this before its checks start, so that probes, which live as long as the config, are
+    /// allocated together and not scattered among a large run's short-lived allocations, where they would
+    /// keep the allocator from returning that memory after the run.
+    pub fn warm(&self, checks: &[Arc<Check>]) {
+        for check in checks {
+            match &check.spec {
+                CheckSpec::Dns(d) if d.servers.len() > 1 => {
+                    for server in &d.servers {
+                        self.probe(check, None, Some(*server));
+                    }
+                }
+                _ if check.ip == IpMode::Any || host_of(check).is_none() => {
+                    self.probe(check, None, None);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The target of `check` as a person reads it (its unpinned probe's).
