@@ -40,6 +40,25 @@ for f in ./usr/bin/gonogo ./etc/gonogo/gonogo.toml ./usr/lib/systemd/system/gono
 done
 dpkg-deb --field "$deb" Depends | grep -q adduser || fail "the package does not depend on adduser"
 
+step "binary layout (deploy/link/gonogo-link: relocations packed, hot functions first)"
+extracted=target/debian/extracted
+rm -rf "$extracted" && dpkg-deb -x "$deb" "$extracted"
+bin=$extracted/usr/bin/gonogo
+dynamic=$(readelf -d "$bin")
+grep -q '(RELR)' <<<"$dynamic" || fail "the packaged binary has no DT_RELR: was it linked through gonogo-link?"
+dpkg-deb --field "$deb" Depends | grep -Eq 'libc6 \(>= 2\.(3[6-9]|[4-9][0-9])' ||
+  fail "packed relocations need glibc 2.36, but the package's libc6 dependency says less: $(dpkg-deb --field "$deb" Depends)"
+# The lowest-addressed function must be one the ordering list put first (an unordered link starts elsewhere).
+# The package's binary is stripped; the build it was made from still has its symbols.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+cmp -s <(objcopy -O binary --only-section=.text "$bin" /dev/stdout) \
+  <(objcopy -O binary --only-section=.text "$target_dir/release/gonogo" /dev/stdout) ||
+  fail "the packaged binary's code differs from $target_dir/release/gonogo"
+first=$(nm -n "$target_dir/release/gonogo" | awk '$2 ~ /^[tT]$/ && !first {first = $3} END {print first}')
+grep -qxF "$first" deploy/link/hot-functions.txt ||
+  fail "the first function in .text, $first, is not from deploy/link/hot-functions.txt: the ordering was not applied"
+rm -rf "$extracted"
+
 step "dpkg -i (twice: the postinst is idempotent)"
 dpkg -i "$deb"
 dpkg -i "$deb"
