@@ -40,7 +40,10 @@ pub async fn execute(
     mut progress: impl FnMut(&CheckResult, usize, usize),
 ) -> Vec<CheckResult> {
     let total = plan.checks.len();
-    plan.probes.warm(&plan.checks);
+    // A probe that panics while being built is reported by its check's own task (it is built again there).
+    if std::panic::catch_unwind(AssertUnwindSafe(|| plan.probes.warm(&plan.checks))).is_err() {
+        tracing::error!("building the probes of the run panicked; each check reports its own");
+    }
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let settle_until = plan.settle.map(|s| Instant::now() + s);
     // Each check publishes its final outcome for the checks that depend on it.

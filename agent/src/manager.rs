@@ -121,7 +121,7 @@ impl Manager {
 
     /// The config in force.
     pub fn config(&self) -> Arc<Config> {
-        self.loaded().0
+        Arc::clone(&self.inner.loaded.read().unwrap_or_else(|p| p.into_inner()).0)
     }
 
     /// The config in force and its probes (built on first use, shared by runs and `GET /probe`).

@@ -227,32 +227,37 @@ fn proxy_parts(p: &Proxy) -> (Option<String>, bool) {
 /// Why: a probe's construction (an HTTP client with its connector and TLS configuration, the trusted roots read
 /// from a CA file, a client certificate parsed and checked against its key) cost as much per run as the small
 /// part of a probe that is the agent's own work. A probe is rebuilt when a file its check names has changed
-/// (modification time, size or inode), so replacing a certificate needs no reload, as before the cache.
-/// Probes are stateless between runs (`Probe::run` takes `&self`); concurrent runs of one probe are safe.
+/// (modification or status-change time, size or inode: one `stat` per file per use), and a probe whose files
+/// are missing or unreadable is not kept at all, so replacing a certificate or fixing its permissions needs no
+/// reload, as before the cache. Probes are stateless between runs (`Probe::run` takes `&self`); concurrent
+/// runs of one probe are safe.
 #[derive(Debug, Default)]
 pub struct Probes {
     icmp: Arc<IcmpClients>,
-    /// By check name: the probes built for it, by pinned address and DNS server.
+    /// By check name: the probes built for it, by pinned address and DNS server, least recently used first.
     built: Mutex<HashMap<String, Vec<Built>>>,
 }
 
 /// Most probes kept per check: one per pinned address or DNS server. A name that keeps resolving to new
-/// addresses (`ip = "all"`) replaces its oldest instead of growing the cache.
-const KEPT_PER_CHECK: usize = 16;
+/// addresses (`ip = "all"`) replaces its least recently used instead of growing the cache.
+const KEPT_PER_CHECK: usize = 64;
+
+/// The files a probe was built from, as they were then.
+type Stamps = Arc<[(PathBuf, Option<FileStamp>)]>;
 
 #[derive(Debug)]
 struct Built {
     pin: Option<IpAddr>,
     server: Option<SocketAddr>,
-    /// The files the check names, as they were when the probe was built.
-    files: Vec<(PathBuf, Option<FileStamp>)>,
+    files: Stamps,
     probe: Arc<dyn Probe>,
 }
 
-/// What tells that a file was replaced or rewritten; `None` in [`Built::files`]: the file did not exist.
+/// What tells that a file was replaced, rewritten or had its permissions changed; `None`: it did not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileStamp {
     modified: Option<SystemTime>,
+    changed: (i64, i64),
     len: u64,
     inode: u64,
 }
@@ -260,7 +265,12 @@ struct FileStamp {
 fn stamp(path: &Path) -> Option<FileStamp> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some(FileStamp { modified: meta.modified().ok(), len: meta.len(), inode: meta.ino() })
+    Some(FileStamp {
+        modified: meta.modified().ok(),
+        changed: (meta.ctime(), meta.ctime_nsec()),
+        len: meta.len(),
+        inode: meta.ino(),
+    })
 }
 
 impl Probes {
@@ -274,24 +284,43 @@ impl Probes {
         &self.icmp
     }
 
+    /// The probe of `check` (pinned to `pin`, asking DNS `server`) kept from an earlier use, if any, with the
+    /// files it was built from; marks it most recently used.
+    fn cached(
+        &self,
+        check: &Check,
+        pin: Option<IpAddr>,
+        server: Option<SocketAddr>,
+    ) -> Option<(Arc<dyn Probe>, Stamps)> {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        let list = built.get_mut(&check.name)?;
+        let i = list.iter().position(|b| b.pin == pin && b.server == server)?;
+        if i + 1 != list.len() {
+            let b = list.remove(i);
+            list.push(b);
+        }
+        list.last().map(|b| (Arc::clone(&b.probe), Arc::clone(&b.files)))
+    }
+
     /// The probe of `check` (pinned to `pin`, asking DNS `server`), built now if it was not built before or a
     /// file it names has changed since.
     pub fn probe(&self, check: &Check, pin: Option<IpAddr>, server: Option<SocketAddr>) -> Arc<dyn Probe> {
-        let named = files_of(check);
-        let fresh = |b: &Built| b.files.iter().all(|(path, was)| stamp(path) == *was);
+        // Files are looked at outside the lock: a `stat` on a slow file system must not hold up other checks.
+        if let Some((probe, files)) = self.cached(check, pin, server)
+            && files.iter().all(|(path, was)| stamp(path) == *was)
         {
-            let built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(b) =
-                built.get(&check.name).and_then(|list| list.iter().find(|b| b.pin == pin && b.server == server))
-                && (named.is_empty() || fresh(b))
-            {
-                return Arc::clone(&b.probe);
-            }
+            return probe;
         }
-        // Built outside the lock: building reads files and may take a while; two callers may both build the
+        // Built outside the lock too: building reads files and may take a while; two callers may both build the
         // same probe once, the later one is kept.
-        let files: Vec<(PathBuf, Option<FileStamp>)> = named.into_iter().map(|p| (p.to_owned(), stamp(p))).collect();
-        let probe: Arc<dyn Probe> = Arc::from(probe_for(check, pin, server, &self.icmp));
+        let files: Stamps = files_of(check).into_iter().flatten().map(|p| (p.to_owned(), stamp(p))).collect();
+        let probe = probe_for(check, pin, server, &self.icmp);
+        // A missing or unreadable file makes the probe fail at every run: not kept, so that the next run
+        // reads the file again once it is fixed (the fix may not change the file's stamp: a directory's
+        // permissions, a new group of the agent's user).
+        if !files.iter().all(|(path, s)| s.is_some() && std::fs::File::open(path).is_ok()) {
+            return probe;
+        }
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
         // Capacity for one: most checks have exactly one probe (a growing Vec would reserve four).
         let list = built.entry(check.name.clone()).or_insert_with(|| Vec::with_capacity(1));
@@ -325,21 +354,26 @@ impl Probes {
         }
     }
 
-    /// The target of `check` as a person reads it (its unpinned probe's).
+    /// The target of `check` as a person reads it: its unpinned probe's, from the cache when that probe is
+    /// kept, otherwise from a probe built for the purpose and dropped (not cached: a check whose runs use
+    /// pinned probes would keep a client it never uses).
     pub fn target(&self, check: &Check) -> String {
-        self.probe(check, None, None).target()
+        match self.cached(check, None, None) {
+            Some((probe, _)) => probe.target(),
+            None => probe_for(check, None, None, &self.icmp).target(),
+        }
     }
 }
 
 /// The files a check's probe reads when it is built.
-fn files_of(check: &Check) -> Vec<&Path> {
+fn files_of(check: &Check) -> [Option<&Path>; 3] {
     let (ca, cert, key) = match &check.spec {
         CheckSpec::Tls(c) => (&c.ca_file, &c.client_cert, &c.client_key),
         CheckSpec::Http(c) => (&c.ca_file, &c.client_cert, &c.client_key),
         CheckSpec::Egress(c) => (&c.ca_file, &None, &None),
         CheckSpec::Icmp(_) | CheckSpec::Mtu(_) | CheckSpec::Tcp(_) | CheckSpec::Dns(_) => (&None, &None, &None),
     };
-    [ca, cert, key].into_iter().filter_map(|f| f.as_deref()).collect()
+    [ca.as_deref(), cert.as_deref(), key.as_deref()]
 }
 
 /// Build the probe for one check; `pin` replaces the resolved address of the target, `server` picks one of a
@@ -349,12 +383,12 @@ fn probe_for(
     pin: Option<IpAddr>,
     server: Option<SocketAddr>,
     icmp: &Arc<IcmpClients>,
-) -> Box<dyn Probe> {
+) -> Arc<dyn Probe> {
     let timeout = check.timeout;
     let source = check.source;
     let pinned = |host: &str| pin.map_or_else(|| host.to_owned(), |ip| ip.to_string());
     match &check.spec {
-        CheckSpec::Icmp(c) => Box::new(IcmpProbe::new(
+        CheckSpec::Icmp(c) => Arc::new(IcmpProbe::new(
             IcmpParams {
                 target: pinned(&c.target),
                 count: c.count,
@@ -367,11 +401,11 @@ fn probe_for(
             },
             Arc::clone(icmp),
         )),
-        CheckSpec::Mtu(c) => Box::new(MtuProbe::new(
+        CheckSpec::Mtu(c) => Arc::new(MtuProbe::new(
             MtuParams { target: pinned(&c.target), source, min: c.min, max: c.max, timeout },
             Arc::clone(icmp),
         )),
-        CheckSpec::Tcp(c) => Box::new(TcpProbe::new(TcpParams {
+        CheckSpec::Tcp(c) => Arc::new(TcpProbe::new(TcpParams {
             host: pinned(&c.host),
             port: c.port,
             count: c.count,
@@ -381,7 +415,7 @@ fn probe_for(
             read_banner: c.expect_banner.is_some(),
         })),
         CheckSpec::Dns(c) => match c.record.parse::<RecordType>() {
-            Ok(record) => Box::new(DnsProbe::new(DnsParams {
+            Ok(record) => Arc::new(DnsProbe::new(DnsParams {
                 query: c.query.clone(),
                 record,
                 server: server.or_else(|| c.servers.first().copied()),
@@ -391,9 +425,9 @@ fn probe_for(
             })),
             // The config crate validated the record type against the same list; this cannot happen, but a
             // mismatch between the two lists must surface as an error outcome, not a panic.
-            Err(e) => Box::new(Unplannable { kind: gonogo_probes::Kind::Dns, target: c.query.clone(), reason: e }),
+            Err(e) => Arc::new(Unplannable { kind: gonogo_probes::Kind::Dns, target: c.query.clone(), reason: e }),
         },
-        CheckSpec::Tls(c) => Box::new(TlsProbe::new(TlsParams {
+        CheckSpec::Tls(c) => Arc::new(TlsProbe::new(TlsParams {
             host: pinned(&c.host),
             port: c.port,
             server_name: c.server_name.clone(),
@@ -408,7 +442,7 @@ fn probe_for(
         })),
         CheckSpec::Http(c) => {
             let (proxy, proxy_from_env) = proxy_parts(&c.proxy);
-            Box::new(HttpProbe::new(HttpParams {
+            Arc::new(HttpProbe::new(HttpParams {
                 url: c.url.clone(),
                 method: c.method.clone(),
                 headers: c.headers.clone(),
@@ -429,7 +463,7 @@ fn probe_for(
         }
         CheckSpec::Egress(c) => {
             let (proxy, proxy_from_env) = proxy_parts(&c.proxy);
-            Box::new(EgressProbe::new(EgressParams {
+            Arc::new(EgressProbe::new(EgressParams {
                 url: c.url.clone(),
                 ca_file: c.ca_file.clone(),
                 verify: c.verify,
@@ -506,8 +540,14 @@ mod tests {
         let b = probes.probe(web, None, None);
         assert!(!Arc::ptr_eq(&a, &b), "a rewritten file: the probe is built again");
         assert!(Arc::ptr_eq(&b, &probes.probe(web, None, None)));
+        let mode = std::fs::metadata(&ca).expect("stat").permissions();
+        std::fs::set_permissions(&ca, mode).expect("chmod");
+        let c = probes.probe(web, None, None);
+        assert!(!Arc::ptr_eq(&b, &c), "permissions set again (status change): built again");
         std::fs::remove_file(&ca).expect("remove");
-        assert!(!Arc::ptr_eq(&b, &probes.probe(web, None, None)), "a removed file: built again (and fails)");
+        let gone = probes.probe(web, None, None);
+        assert!(!Arc::ptr_eq(&c, &gone), "a removed file: built again (and fails)");
+        assert!(!Arc::ptr_eq(&gone, &probes.probe(web, None, None)), "a probe without its file is not kept");
 
         // A name resolving to ever new addresses does not grow the cache without bound.
         for i in 0..100u8 {
@@ -515,5 +555,7 @@ mod tests {
         }
         let kept = probes.built.lock().expect("lock").get("port").map_or(0, Vec::len);
         assert_eq!(kept, KEPT_PER_CHECK);
+        let newest = Some(std::net::IpAddr::from([127, 0, 1, 99]));
+        assert!(Arc::ptr_eq(&probes.probe(port, newest, None), &probes.probe(port, newest, None)));
     }
 }
