@@ -1,6 +1,6 @@
 //! ICMP echo: loss, RTT statistics and jitter, IPv4 and IPv6.
 //!
-//! One [`IcmpClients`] is shared by every ICMP check of a run: one socket per address family (and per
+//! One [`IcmpClients`] is shared by every ICMP check: one socket per address family (and per
 //! combination of socket options, below), one receive task per socket, replies matched by identifier and
 //! sequence. A raw socket is used where permitted (root or CAP_NET_RAW), otherwise an unprivileged datagram ICMP
 //! socket (net.ipv4.ping_group_range); with neither, the probe returns [`ProbeError::Permission`] naming both
@@ -8,7 +8,7 @@
 //!
 //! How replies find their probe: the socket's receive task hands each reply to the echo waiting for (address
 //! pinged, identifier, sequence). On a raw socket the identifier is ours, so every probe takes its own
-//! identifier from a counter shared by all the raw sockets of the run and numbers its echoes 0, 1, 2 … On a
+//! identifier from a counter shared by all the raw sockets and numbers its echoes 0, 1, 2 … On a
 //! datagram ICMP socket the kernel overwrites the identifier with the socket's "port", so replies are matched on
 //! (address, sequence) only and two probes of the same address would collide on sequence 0; there every probe
 //! takes a fresh block of sequence numbers from a per-socket counter instead.
@@ -166,19 +166,19 @@ pub(crate) struct SocketOptions {
     pub(crate) source: Option<IpAddr>,
 }
 
-/// One opened (or failed) socket, kept for the run.
-type Cell = OnceCell<Result<Arc<EchoSocket>, ProbeError>>;
+/// One socket, opened on first use and kept as long as the [`IcmpClients`].
+type Cell = OnceCell<Arc<EchoSocket>>;
 
-/// The ICMP sockets of one run, shared by every ICMP check: one socket per address family and combination of
-/// options ([`IcmpParams::dont_fragment`], [`IcmpParams::ttl`], [`IcmpParams::source`]) asked for, each opened on
-/// first use with its receive task. The outcome of opening, failure included, is kept, so a missing privilege
-/// or a foreign source address costs one attempt and every check asking for it reports the same error.
+/// The ICMP sockets shared by every ICMP check (the agent keeps one set per loaded config): one socket per
+/// address family and combination of options ([`IcmpParams::dont_fragment`], [`IcmpParams::ttl`],
+/// [`IcmpParams::source`]) asked for, each opened on first use with its receive task and kept open. A socket
+/// that cannot be opened (no privilege, a foreign source address) is tried again by the next probe.
 ///
 /// Use it within one tokio runtime: a socket's receive task runs on the runtime that opened it.
 pub struct IcmpClients {
     /// Sockets by (IPv6?, options); the plain socket of a family is the one with default options.
     sockets: Mutex<HashMap<(bool, SocketOptions), Arc<Cell>>>,
-    /// Next identifier to hand out on a raw socket. One counter for all raw sockets of the run: a raw socket sees
+    /// Next identifier to hand out on a raw socket. One counter for all raw sockets: a raw socket sees
     /// every ICMP message of its family, so identifiers must differ across sockets too.
     next_ident: AtomicU16,
 }
@@ -254,7 +254,9 @@ impl IcmpClients {
             let mut map = self.sockets.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(map.entry((v6, options)).or_default())
         };
-        cell.get_or_init(|| async move { open_socket(v6, options).map(Arc::new) }).await.clone()
+        // A failure is not kept: the next probe tries again, so that a privilege granted or a source address
+        // that came up (after the error told the operator how) takes effect without a reload.
+        cell.get_or_try_init(|| async move { open_socket(v6, options).map(Arc::new) }).await.cloned()
     }
 
     /// Open the socket `options` ask for on `ip`'s family, if not yet opened; its error is the one echoes on it
@@ -285,9 +287,8 @@ impl fmt::Debug for IcmpClients {
         let mut list = f.debug_list();
         for ((v6, options), cell) in map.iter() {
             let state = match cell.get() {
-                None => "opening".to_string(),
-                Some(Ok(shared)) => format!("{:?}", shared.kind),
-                Some(Err(e)) => format!("failed: {e}"),
+                None => "not open".to_string(),
+                Some(shared) => format!("{:?}", shared.kind),
             };
             list.entry(&(if *v6 { "ICMPv6" } else { "ICMP" }, options, state));
         }

@@ -38,7 +38,8 @@ pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<Observations, Prob
 
 /// One measurement kind, configured for one target.
 ///
-/// Implementations hold their parameters (built once per run by the agent's plan) and any shared client they
+/// Implementations hold their parameters (built once per config by the agent's `plan::Probes`, and run
+/// concurrently by several runs: no per-run state in the probe) and any shared client they
 /// need (the ICMP client of their address family, a TLS client configuration).
 pub trait Probe: Send + Sync + fmt::Debug {
     /// Which kind of probe this is.

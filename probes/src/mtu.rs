@@ -1,7 +1,7 @@
 //! Path MTU: the largest IP packet that crosses the path to a target unfragmented, found by a sweep of ICMP
 //! echoes with DF set.
 //!
-//! The sweep sends through the [`IcmpClients`] of the run, on a socket with DF set (`IP_PMTUDISC_PROBE`, see
+//! The sweep sends through the shared [`IcmpClients`], on a socket with DF set (`IP_PMTUDISC_PROBE`, see
 //! [`icmp`](crate::icmp): every echo leaves with DF whatever path MTU the kernel has cached, so earlier runs and
 //! earlier ICMP errors do not colour the result). Sizes are IP packet sizes (IPv4: 28 bytes of headers plus the
 //! payload, IPv6: 48).
