@@ -394,7 +394,8 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
         return Err(e.clone());
     }
     let on_invalid = if params.verify { OnInvalid::Abort } else { OnInvalid::Continue };
-    let config = tls.client_config(tls.verifier(on_invalid))?;
+    // One configuration for every run of the probe: its verifier keeps nothing (no run reads a chain back).
+    let config = tls.client_config(tls.shared_verifier(on_invalid))?;
 
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(config)
