@@ -8,7 +8,7 @@
 # Names are written as linked (see gonogo-link for how a name whose hash has changed is still found). Re-run after
 # large changes; a stale list only costs memory, never correctness.
 #
-#     bash deploy/link/train.sh        # needs valgrind, openssl, curl, python3; about 3 minutes
+#     bash deploy/link/train.sh        # needs valgrind, openssl, curl, python3; under a minute
 #
 # Traffic: loopback only. Every process it starts is stopped by PID; its temp directory is removed.
 set -euo pipefail
@@ -176,7 +176,8 @@ for path in sys.argv[2:]:
         if m.group(3) is not None:
             functions[m.group(2)] = m.group(3)
         name = functions.get(m.group(2))
-        if m.group(1) != "fn" or current != binary or not name or name.startswith("0x"):
+        # Not symbols: addresses (`0x…`) and valgrind's own `(below main)`.
+        if m.group(1) != "fn" or current != binary or not name or name.startswith("0x") or " " in name:
             continue
         key = re.sub(r"'\d+$", "", name)  # callgrind marks recursion levels as NAME'2
         if key not in seen:
@@ -184,6 +185,10 @@ for path in sys.argv[2:]:
             out.append(key)
 print("\n".join(out))
 print(f"[train] {len(out)} functions", file=sys.stderr)
+if len(out) < 100:
+    sys.exit("[train] fewer than 100 functions of the binary in the profiles: not writing the list")
 PY
 mv "$OUT.new" "$OUT"
-echo "[train] wrote $OUT; rebuild (cargo build --release -p gonogo) to link with it" >&2
+# Cargo does not track the list: make the next build link again.
+touch "$ROOT/agent/src/main.rs"
+echo "[train] wrote $OUT; the next \`cargo build --release -p gonogo\` links with it" >&2
