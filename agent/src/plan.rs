@@ -158,17 +158,26 @@ async fn resolve_all(host: &str, limit: Duration) -> Result<Vec<IpAddr>, String>
     }
 }
 
-/// The units of `check` for one attempt.
-pub async fn units(check: &Check, probes: &Probes) -> Vec<Unit> {
+/// The DNS server of each unit of `check` (`None`: the check's own, for a check of one unit) when its units do
+/// not depend on what a name resolves to; `None` when they do (`ip` other than `any` on a check with a host).
+fn fixed_units(check: &Check) -> Option<Vec<Option<SocketAddr>>> {
     if let CheckSpec::Dns(d) = &check.spec
         && d.servers.len() > 1
     {
-        return d
-            .servers
-            .iter()
+        return Some(d.servers.iter().copied().map(Some).collect());
+    }
+    (check.ip == IpMode::Any || host_of(check).is_none()).then(|| vec![None])
+}
+
+/// The units of `check` for one attempt.
+pub async fn units(check: &Check, probes: &Probes) -> Vec<Unit> {
+    if let Some(servers) = fixed_units(check) {
+        let labelled = servers.len() > 1;
+        return servers
+            .into_iter()
             .map(|s| Unit {
-                label: Some(format!("server {s}")),
-                work: Work::Probe(probes.probe(check, None, Some(*s))),
+                label: s.filter(|_| labelled).map(|s| format!("server {s}")),
+                work: Work::Probe(probes.probe(check, None, s)),
             })
             .collect();
     }
@@ -279,11 +288,6 @@ impl Probes {
         Probes::default()
     }
 
-    /// The ICMP sockets every ICMP and MTU probe of this config shares.
-    pub fn icmp(&self) -> &Arc<IcmpClients> {
-        &self.icmp
-    }
-
     /// The probe of `check` (pinned to `pin`, asking DNS `server`) kept from an earlier use, if any, with the
     /// files it was built from; marks it most recently used.
     fn cached(
@@ -332,24 +336,16 @@ impl Probes {
         probe
     }
 
-    /// Build now the probes of `checks` that do not depend on a name's addresses at run time (all but `ip`
-    /// modes other than `any`, whose probes are pinned to what the name resolves to).
+    /// Build now the probes of `checks` that do not depend on a name's addresses at run time (see
+    /// [`fixed_units`]; the others are pinned to what the name resolves to).
     ///
     /// A run calls this before its checks start, so that probes, which live as long as the config, are
     /// allocated together and not scattered among a large run's short-lived allocations, where they would
     /// keep the allocator from returning that memory after the run.
     pub fn warm(&self, checks: &[Arc<Check>]) {
         for check in checks {
-            match &check.spec {
-                CheckSpec::Dns(d) if d.servers.len() > 1 => {
-                    for server in &d.servers {
-                        self.probe(check, None, Some(*server));
-                    }
-                }
-                _ if check.ip == IpMode::Any || host_of(check).is_none() => {
-                    self.probe(check, None, None);
-                }
-                _ => {}
+            for server in fixed_units(check).unwrap_or_default() {
+                self.probe(check, None, server);
             }
         }
     }

@@ -149,10 +149,15 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(|targets, _| checks(targets)).await
+}
+
+/// A daemon whose checks `checks` writes, given the targets and the daemon's directory (for files they name).
+async fn setup_with(checks: impl FnOnce(&Targets, &std::path::Path) -> String) -> Setup {
     let pki = Pki::new();
     let dir = tempfile::tempdir().expect("tmp");
     let targets = targets().await;
-    let config = format!("{}{}", serve_config(dir.path(), &pki, false), checks(&targets));
+    let config = format!("{}{}", serve_config(dir.path(), &pki, false), checks(&targets, dir.path()));
     let daemon = Daemon::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
     let client = pki.client(false);
     Setup { dir, daemon, client, targets }
@@ -292,14 +297,12 @@ async fn a_slow_probe_does_not_hold_up_another() {
 /// file replaced on disk takes effect at the next probe, without a reload, for the http and the tls probe.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_ca_file_takes_effect_without_a_reload() {
-    let pki = Pki::new();
-    let dir = tempfile::tempdir().expect("tmp");
-    let t = targets().await;
-    let ca_file = dir.path().join("site-ca.pem");
-    // At first the file holds a CA that did not sign the server's certificate.
-    std::fs::write(&ca_file, t.short_ca.cert_pem()).expect("write CA file");
-    let checks = format!(
-        r#"
+    let s = setup_with(|t, dir| {
+        let ca = dir.join("site-ca.pem");
+        // At first the file holds a CA that did not sign the server's certificate.
+        std::fs::write(&ca, t.short_ca.cert_pem()).expect("write CA file");
+        format!(
+            r#"
 [[check]]
 name = "app-https"
 kind = "http"
@@ -316,12 +319,12 @@ ca_file = "{ca}"
 timeout = "2s"
 phases = ["pre-migration"]
 "#,
-        tls = t.tls.addr(),
-        ca = ca_file.display(),
-    );
-    let config = format!("{}{checks}", serve_config(dir.path(), &pki, false));
-    let daemon = Daemon::start(dir.path(), &config).unwrap_or_else(|e| panic!("{e}"));
-    let s = Setup { dir, daemon, client: pki.client(false), targets: t };
+            tls = t.tls.addr(),
+            ca = ca.display(),
+        )
+    })
+    .await;
+    let ca_file = s.dir.path().join("site-ca.pem");
 
     for check in ["app-https", "app-tls"] {
         // Twice: the second answer comes from the probe built for the first.
