@@ -1,6 +1,13 @@
-//! HTTP(S) with reqwest on rustls: status, final URL, redirects, response headers, body size (read capped),
-//! time to response headers and total time; an explicit proxy, the proxy environment or none; optionally a
-//! request body, a client certificate, a source address and a pinned server address.
+//! HTTP(S) on rustls: status, final URL, redirects, response headers, body size (read capped), time to response
+//! headers and total time; an explicit proxy, the proxy environment or none; optionally a request body, a client
+//! certificate, a source address and a pinned server address.
+//!
+//! Two ways out, one exchange loop: a hop that goes straight to the server uses a hyper connection opened by the
+//! probe and driven in the probe's own task ([`Together`]); a hop through a proxy (http, https or socks5, explicit
+//! or from the environment) uses reqwest, which speaks to all of them. Why not reqwest for every hop: its
+//! client spawns each connection as a task of its own and re-parses each response's URL; going direct costs
+//! 14 % less CPU per probe (tests/bench/RESULTS.md, 2026-11-25), and a test agent should not load the host it
+//! measures from.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -9,17 +16,27 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Body;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HeaderMap, HeaderName, HeaderValue,
-    LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, WWW_AUTHENTICATE,
+    ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, HeaderMap, HeaderName,
+    HeaderValue, LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, USER_AGENT, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode, Url};
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{self, Instant};
+use tokio_rustls::TlsConnector;
 
-use crate::tls::{check_source, io_failure};
+use crate::tls::{Connect, check_source, connect, io_failure, same_family};
 use crate::tlsconf::{ClientOptions, ClientTls, OnInvalid, describe_error, failure_of};
+use crate::together::Together;
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one HTTP check.
@@ -147,10 +164,72 @@ pub struct HttpProbe {
 
 #[derive(Debug)]
 struct Prepared {
-    client: reqwest::Client,
+    /// The URL without its credentials (they are in `headers` as basic authorization, as browsers do).
     url: Url,
     method: Method,
+    /// The check's headers, then `Authorization` from the URL's credentials, `User-Agent` and `Accept`.
     headers: HeaderMap,
+    /// TLS for direct hops (ALPN h2 and http/1.1).
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    /// How hops reach a proxy; `None`: every hop is direct.
+    proxy: Option<ProxyRoute>,
+}
+
+/// The hops that go through a proxy, and the client that takes them there.
+#[derive(Debug)]
+struct ProxyRoute {
+    client: reqwest::Client,
+    /// `None`: every hop (an explicit `proxy`); otherwise the hops the proxy environment sends to a proxy.
+    only: Option<Matcher>,
+}
+
+impl Prepared {
+    /// The client for a hop to `url` when a proxy takes it; `None` for a direct hop.
+    fn proxy_for(&self, url: &Url) -> Option<&reqwest::Client> {
+        let route = self.proxy.as_ref()?;
+        match &route.only {
+            None => Some(&route.client),
+            Some(matcher) => {
+                let uri = hyper::Uri::try_from(url.as_str()).ok()?;
+                matcher.intercept(&uri).map(|_| &route.client)
+            }
+        }
+    }
+}
+
+/// One request of the exchange: the check's, or one after a redirect.
+struct Hop<'a> {
+    url: &'a Url,
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    body: Option<&'a Vec<u8>>,
+}
+
+/// How a hop ended: the response was the last (its body read), or it redirects to `Location`.
+enum End {
+    Done,
+    Redirect(StatusCode, HeaderValue),
+}
+
+/// The part of the exchange an error came from, for the failure it stands for and the words of its detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Resolving, TCP connect, the TLS handshake (as reqwest counts them: getting a connection).
+    Connect,
+    /// Sending the request and reading the response head.
+    Request,
+    /// Reading the body.
+    Body,
+}
+
+impl Stage {
+    fn words(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Request => "request",
+            Stage::Body => "reading the body",
+        }
+    }
 }
 
 impl HttpProbe {
@@ -206,24 +285,26 @@ impl HttpProbe {
         let mut headers = prepared.headers.clone();
         let mut request_body = self.params.body.clone();
         let max_redirects = self.params.max_redirects;
-        let mut response = loop {
+        loop {
             // What is known of this hop: its URL. Status and headers are those of the response to it.
             obs.final_url = Some(url.to_string());
             obs.status = None;
             obs.headers.clear();
             obs.headers_truncated = false;
-            let mut request = prepared.client.request(method.clone(), url.clone()).headers(headers.clone());
-            if let Some(bytes) = &request_body {
-                request = request.body(bytes.clone());
-            }
-            let response = request.send().await.map_err(|e| classify(e, &url, &prepared.url))?;
-            let status = response.status();
-            obs.status = Some(status.as_u16());
-            obs.final_url = Some(response.url().to_string());
-            (obs.headers, obs.headers_truncated) = kept_headers(response.headers());
-            let location = response.headers().get(LOCATION);
-            let Some(location) = location.filter(|_| self.params.follow_redirects && is_followed(status)) else {
-                break response;
+            let hop = Hop { url: &url, method: &method, headers: &headers, body: request_body.as_ref() };
+            let end = match prepared.proxy_for(&url) {
+                Some(client) => self.via_proxy(client, &hop, obs, body, start).await,
+                None => self.direct(prepared, &hop, obs, body, start).await,
+            };
+            let (status, location) = match end {
+                Ok(End::Done) => return Ok(()),
+                Ok(End::Redirect(status, location)) => (status, location),
+                Err((failure, mut detail)) => {
+                    if url != prepared.url {
+                        detail.push_str(&format!(" (at {url})"));
+                    }
+                    return Err((failure, detail));
+                }
             };
             if obs.redirects >= max_redirects {
                 return Err((Failure::Protocol, format!("more than {max_redirects} redirects (last at {url})")));
@@ -253,44 +334,288 @@ impl HttpProbe {
             }
             obs.redirects += 1;
             url = next;
-        };
-        obs.time_to_headers = Some(start.elapsed());
+            if let Some(credentials) = take_credentials(&mut url) {
+                headers.insert(AUTHORIZATION, credentials);
+            }
+        }
+    }
 
-        let truncated = read_capped(&mut response, self.params.body_limit, body).await;
-        obs.body_truncated = truncated.map_err(|e| classify(e, &url, &prepared.url))?;
-        Ok(())
+    /// A hop straight to the server: resolve (or take the pin), connect (from the source address), TLS with
+    /// ALPN, then HTTP/1.1 or HTTP/2 on a connection this task drives.
+    async fn direct(
+        &self,
+        prepared: &Prepared,
+        hop: &Hop<'_>,
+        obs: &mut HttpObservations,
+        body: &mut Vec<u8>,
+        start: Instant,
+    ) -> Result<End, (Failure, String)> {
+        let url = hop.url;
+        let host = url.host_str().unwrap_or_default();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let port = url.port_or_known_default().unwrap_or(80);
+        let tcp = self.connect(url, bare, port).await?;
+        // One write per request here, but an exchange should not wait on Nagle's algorithm either way.
+        let _ = tcp.set_nodelay(true);
+        if url.scheme() != "https" {
+            return self.on_connection(TokioIo::new(tcp), false, hop, obs, body, start).await;
+        }
+        let name = ServerName::try_from(bare.to_owned())
+            .map_err(|e| (Failure::Protocol, format!("connect: {host:?} is not a valid TLS server name: {e}")))?;
+        let tls = TlsConnector::from(prepared.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| described(Stage::Connect, &e))?;
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        self.on_connection(TokioIo::new(tls), h2, hop, obs, body, start).await
+    }
+
+    /// A TCP connection to the hop's server: the pin, the address in the URL, or the addresses the system
+    /// resolver gives (of the source address's family when there is one), tried in order.
+    async fn connect(&self, url: &Url, host: &str, port: u16) -> Result<tokio::net::TcpStream, (Failure, String)> {
+        let source = self.params.source;
+        let same_host = self.params.pin.is_some() && url.host_str() == self.prepared_host();
+        let addrs: Vec<SocketAddr> = match (self.params.pin.filter(|_| same_host), host.parse::<IpAddr>()) {
+            (Some(pin), _) => vec![SocketAddr::new(pin, port)],
+            (None, Ok(ip)) => vec![SocketAddr::new(ip, port)],
+            (None, Err(_)) => {
+                let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+                    .await
+                    .map_err(|e| (Failure::ResolveFailed, format!("connect: cannot resolve {host}: {e}")))?
+                    .collect();
+                let found = match source {
+                    Some(source) => {
+                        same_family(host, found, source).map_err(|e| (Failure::ResolveFailed, e.to_string()))?
+                    }
+                    None => found,
+                };
+                if found.is_empty() {
+                    return Err((Failure::ResolveFailed, format!("connect: {host} resolved to no address")));
+                }
+                found
+            }
+        };
+        happy_eyeballs(&addrs, source).await.map_err(|(addr, e)| match e {
+            Connect::Bind(e) => (Failure::Unreachable, format!("connect: {e}")),
+            Connect::Io(e) => (io_failure(&e, true), format!("connect: {addr}: {e}")),
+        })
+    }
+
+    /// The host of the check's own URL, to which a pin applies.
+    fn prepared_host(&self) -> Option<&str> {
+        self.prepared.as_ref().ok().and_then(|p| p.url.host_str())
+    }
+
+    /// The request of `hop` on a connection, HTTP/2 when the server chose it by ALPN; the connection is driven
+    /// in this task alongside the exchange.
+    async fn on_connection<T>(
+        &self,
+        io: TokioIo<T>,
+        h2: bool,
+        hop: &Hop<'_>,
+        obs: &mut HttpObservations,
+        body: &mut Vec<u8>,
+        start: Instant,
+    ) -> Result<End, (Failure, String)>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let request = direct_request(hop, h2)?;
+        let request_failed = |e: hyper::Error| described(Stage::Request, &e);
+        if h2 {
+            let (mut sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(request_failed)?;
+            let work = async move {
+                let response = sender.send_request(request).await.map_err(request_failed)?;
+                self.on_response(response, hop, obs, body, start).await
+            };
+            Together::new(conn, work).await
+        } else {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(request_failed)?;
+            let work = async move {
+                let response = sender.send_request(request).await.map_err(request_failed)?;
+                self.on_response(response, hop, obs, body, start).await
+            };
+            Together::new(conn, work).await
+        }
+    }
+
+    /// A hop through a proxy, with reqwest.
+    async fn via_proxy(
+        &self,
+        client: &reqwest::Client,
+        hop: &Hop<'_>,
+        obs: &mut HttpObservations,
+        body: &mut Vec<u8>,
+        start: Instant,
+    ) -> Result<End, (Failure, String)> {
+        let mut request = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
+        if let Some(bytes) = hop.body {
+            request = request.body(bytes.clone());
+        }
+        let response = request.send().await.map_err(classify)?;
+        self.on_response(http::Response::from(response), hop, obs, body, start).await
+    }
+
+    /// Record a response's status and headers; a redirect to follow ends the hop, any other response has its
+    /// body read into `body` up to the limit.
+    async fn on_response<B>(
+        &self,
+        response: http::Response<B>,
+        hop: &Hop<'_>,
+        obs: &mut HttpObservations,
+        body: &mut Vec<u8>,
+        start: Instant,
+    ) -> Result<End, (Failure, String)>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: StdError + 'static,
+    {
+        let status = response.status();
+        obs.status = Some(status.as_u16());
+        obs.final_url = Some(hop.url.to_string());
+        (obs.headers, obs.headers_truncated) = kept_headers(response.headers());
+        if self.params.follow_redirects
+            && is_followed(status)
+            && let Some(location) = response.headers().get(LOCATION)
+        {
+            return Ok(End::Redirect(status, location.clone()));
+        }
+        obs.time_to_headers = Some(start.elapsed());
+        let truncated = read_capped(response.into_body(), self.params.body_limit, body).await;
+        obs.body_truncated = truncated.map_err(|e| described(Stage::Body, &e))?;
+        Ok(End::Done)
     }
 }
 
+/// Connect to the first of `addrs` that accepts, as hyper-util's connector (reqwest's) does (RFC 8305 in
+/// short): the addresses of the first address's family one after another; when the other family has addresses
+/// too and the first has not connected within [`FALLBACK_DELAY`], its addresses race alongside. The error is the
+/// preferred family's (its last address's), unless only the other family was tried.
+async fn happy_eyeballs(
+    addrs: &[SocketAddr],
+    source: Option<IpAddr>,
+) -> Result<tokio::net::TcpStream, (SocketAddr, Connect)> {
+    let v4_first = addrs.first().is_some_and(SocketAddr::is_ipv4);
+    let (preferred, fallback): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs.iter().partition(|a| a.is_ipv4() == v4_first);
+    let primary = in_turn(&preferred, source);
+    if fallback.is_empty() {
+        return primary.await;
+    }
+    tokio::pin!(primary);
+    tokio::select! {
+        result = &mut primary => return match result {
+            Ok(tcp) => Ok(tcp),
+            Err((_, Connect::Bind(e))) => Err((preferred[0], Connect::Bind(e))),
+            Err(first_error) => in_turn(&fallback, source).await.map_err(|_| first_error),
+        },
+        () = time::sleep(FALLBACK_DELAY) => {}
+    }
+    let second = in_turn(&fallback, source);
+    tokio::pin!(second);
+    tokio::select! {
+        result = &mut primary => match result {
+            Ok(tcp) => Ok(tcp),
+            Err(first_error) => second.await.map_err(|_| first_error),
+        },
+        result = &mut second => match result {
+            Ok(tcp) => Ok(tcp),
+            Err(_) => primary.await,
+        },
+    }
+}
+
+/// How long the preferred address family has before the other one races it.
+const FALLBACK_DELAY: Duration = Duration::from_millis(300);
+
+/// Connect to `addrs` one after another; the last error when none accepts (a bind error at once).
+async fn in_turn(addrs: &[SocketAddr], source: Option<IpAddr>) -> Result<tokio::net::TcpStream, (SocketAddr, Connect)> {
+    let mut last = None;
+    for &addr in addrs {
+        match connect(addr, source).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(Connect::Bind(e)) => return Err((addr, Connect::Bind(e))),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        let none = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address to connect to");
+        (SocketAddr::from(([0, 0, 0, 0], 0)), Connect::Io(none))
+    }))
+}
+
+/// The request of a direct hop: origin-form with `Host` for HTTP/1.1, the absolute URL for HTTP/2 (hyper takes
+/// `:scheme` and `:authority` from it). Without a fragment, as no client sends one.
+fn direct_request(hop: &Hop<'_>, h2: bool) -> Result<http::Request<Full<Bytes>>, (Failure, String)> {
+    let url = hop.url;
+    let mut target = String::with_capacity(url.as_str().len());
+    if h2 {
+        target.push_str(&url[..url::Position::BeforePath]);
+    }
+    target.push_str(&url[url::Position::BeforePath..url::Position::AfterQuery]);
+    let body = hop.body.map_or_else(Bytes::new, |b| Bytes::from(b.clone()));
+    let mut request = http::Request::builder()
+        .method(hop.method.clone())
+        .uri(target)
+        .body(Full::new(body))
+        .map_err(|e| (Failure::Protocol, format!("request: cannot send to {url}: {e}")))?;
+    *request.headers_mut() = hop.headers.clone();
+    if !h2 {
+        let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
+        let host = HeaderValue::from_str(authority)
+            .map_err(|_| (Failure::Protocol, format!("request: {authority:?} is not a usable Host header")))?;
+        request.headers_mut().insert(HOST, host);
+    }
+    Ok(request)
+}
+
 /// Read the body into `body` up to `limit` bytes; `Ok(true)` when there was more than that (left unread).
-async fn read_capped(response: &mut reqwest::Response, limit: usize, body: &mut Vec<u8>) -> reqwest::Result<bool> {
+async fn read_capped<B>(mut response: B, limit: usize, body: &mut Vec<u8>) -> Result<bool, B::Error>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
     loop {
         if body.len() >= limit {
             // At the limit: the body is truncated if anything is left. Ask the declared length first, so a
             // body of exactly `limit` bytes is not waited on.
-            if let Some(length) = response.content_length() {
-                return Ok(length > body.len() as u64);
+            if let Some(left) = response.size_hint().exact() {
+                return Ok(left > 0);
             }
             loop {
-                match response.chunk().await? {
+                match response.frame().await.transpose()? {
                     None => return Ok(false),
-                    Some(chunk) if chunk.is_empty() => continue,
-                    Some(_) => return Ok(true),
+                    Some(frame) => match frame.into_data() {
+                        Ok(chunk) if !chunk.is_empty() => return Ok(true),
+                        _ => continue,
+                    },
                 }
             }
         }
-        match response.chunk().await? {
-            None => return Ok(false),
-            Some(chunk) => {
-                let room = limit - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    return Ok(true);
-                }
-                body.extend_from_slice(&chunk);
-            }
+        let Some(frame) = response.frame().await.transpose()? else { return Ok(false) };
+        let Ok(chunk) = frame.into_data() else { continue };
+        let room = limit - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok(true);
         }
+        body.extend_from_slice(&chunk);
     }
+}
+
+/// Take the credentials out of `url` (`https://user:secret@host/`) as a basic `Authorization` value, as
+/// browsers and reqwest do: the URL that is requested and reported has none.
+fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let pair = format!("{}:{}", decode(url.username()), url.password().map(decode).unwrap_or_default());
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let mut value =
+        HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// Redirect statuses that are followed (not 300 Multiple Choices, not 304 Not Modified).
@@ -366,7 +691,8 @@ impl Probe for HttpProbe {
 }
 
 fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
-    let url = Url::parse(&params.url).map_err(|e| ProbeError::Local(format!("invalid URL {:?}: {e}", params.url)))?;
+    let mut url =
+        Url::parse(&params.url).map_err(|e| ProbeError::Local(format!("invalid URL {:?}: {e}", params.url)))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ProbeError::Local(format!("URL {url} is not http:// or https://")));
     }
@@ -380,6 +706,12 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
             .map_err(|_| ProbeError::Local(format!("invalid value for HTTP header {name}: {value:?}")))?;
         headers.append(header, value);
     }
+    if let Some(credentials) = take_credentials(&mut url) {
+        headers.insert(AUTHORIZATION, credentials);
+    }
+    // What reqwest sends unless told otherwise; the check's own headers win.
+    headers.entry(USER_AGENT).or_insert(HeaderValue::from_static(concat!("gonogo/", env!("CARGO_PKG_VERSION"))));
+    headers.entry(ACCEPT).or_insert(HeaderValue::from_static("*/*"));
 
     let options = ClientOptions {
         client_cert: params.client_cert.clone(),
@@ -396,28 +728,8 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
     let on_invalid = if params.verify { OnInvalid::Abort } else { OnInvalid::Continue };
     // One configuration for every run of the probe: its verifier keeps nothing (no run reads a chain back).
     let config = tls.client_config(tls.shared_verifier(on_invalid))?;
+    let direct_tls = std::sync::Arc::new(config.clone());
 
-    let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(0)
-        // One exchange per connection, bounded by the probe's own timeout: TCP keepalive and TCP_USER_TIMEOUT
-        // (reqwest's defaults) would cost five setsockopt calls per probe for a connection that never idles.
-        .tcp_keepalive(None)
-        .tcp_keepalive_interval(None)
-        .tcp_keepalive_retries(None)
-        .tcp_user_timeout(None)
-        .user_agent(concat!("gonogo/", env!("CARGO_PKG_VERSION")));
-    builder = match &params.proxy {
-        // An explicit proxy turns the environment off.
-        Some(proxy) => builder.proxy(
-            reqwest::Proxy::all(proxy.as_str())
-                .map_err(|e| ProbeError::Local(format!("invalid proxy URL {proxy:?}: {e}")))?,
-        ),
-        // reqwest reads the proxy environment when the client is built, unless told not to.
-        None if params.proxy_from_env => builder,
-        None => builder.no_proxy(),
-    };
     // The URL's host as an address, if it is one (`host_str` keeps the brackets of IPv6).
     let literal = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok());
     if let Some(pin) = params.pin {
@@ -428,9 +740,7 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
                      put the host name in the URL"
                 )));
             }
-            (Some(_), _) => {}
-            // Port 0: the URL's port (or the scheme's) is used.
-            (None, Some(host)) => builder = builder.resolve(host, SocketAddr::new(pin, 0)),
+            (Some(_), _) | (None, Some(_)) => {}
             (None, None) => return Err(ProbeError::Local(format!("URL {url} has no host to pin"))),
         }
     }
@@ -443,10 +753,39 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
                 )));
             }
         }
+    }
+    let only = match (&params.proxy, params.proxy_from_env) {
+        (Some(_), _) => None,
+        // reqwest reads the same environment with the same rules when its client is built, just below.
+        (None, true) => Some(Matcher::from_system()),
+        (None, false) => return Ok(Prepared { url, method, headers, tls: direct_tls, proxy: None }),
+    };
+
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        // One exchange per connection, bounded by the probe's own timeout: TCP keepalive and TCP_USER_TIMEOUT
+        // (reqwest's defaults) would cost five setsockopt calls per probe for a connection that never idles.
+        .tcp_keepalive(None)
+        .tcp_keepalive_interval(None)
+        .tcp_keepalive_retries(None)
+        .tcp_user_timeout(None);
+    builder = match &params.proxy {
+        // An explicit proxy turns the environment off.
+        Some(proxy) => builder.proxy(
+            reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| ProbeError::Local(format!("invalid proxy URL {proxy:?}: {e}")))?,
+        ),
+        // reqwest reads the proxy environment when the client is built.
+        None => builder,
+    };
+    // Through a proxy the pin is not used (the proxy connects); the source address is, to reach the proxy.
+    if let Some(source) = params.source {
         builder = builder.local_address(source).dns_resolver(FamilyResolver { ipv4: source.is_ipv4() });
     }
     let client = builder.build().map_err(|e| ProbeError::Local(format!("cannot build the HTTP client: {e}")))?;
-    Ok(Prepared { client, url, method, headers })
+    Ok(Prepared { url, method, headers, tls: direct_tls, proxy: Some(ProxyRoute { client, only }) })
 }
 
 /// The system resolver, keeping only the addresses of one family: those a bound source address can reach.
@@ -478,25 +817,40 @@ impl Resolve for FamilyResolver {
     }
 }
 
-/// A reqwest error as a failure kind and human text, from its chain of causes. `url` is the request that
-/// failed; it is named in the text when a redirect took the check away from `original`.
-fn classify(error: reqwest::Error, url: &Url, original: &Url) -> (Failure, String) {
+/// A reqwest error (a hop through a proxy) as a failure kind and human text, from its chain of causes.
+fn classify(error: reqwest::Error) -> (Failure, String) {
+    let stage = if error.is_connect() {
+        Stage::Connect
+    } else if error.is_body() || error.is_decode() {
+        Stage::Body
+    } else {
+        Stage::Request
+    };
     let timeout = error.is_timeout();
     let dns = error.is_dns();
-    let connecting = error.is_connect();
-    let phase = if connecting {
-        "connect"
-    } else if error.is_body() || error.is_decode() {
-        "reading the body"
-    } else {
-        "request"
-    };
     let error = error.without_url();
+    // Skip reqwest's own "error sending request": the stage says it.
+    let (failure, detail) = match error.source() {
+        Some(cause) => described(stage, cause),
+        None => described(stage, &error),
+    };
+    let failure = if timeout {
+        Failure::Timeout
+    } else if dns {
+        Failure::ResolveFailed
+    } else {
+        failure
+    };
+    (failure, detail)
+}
 
+/// An error of `stage` as a failure kind and human text (`"connect: …"`), from `error` and its causes: the
+/// rustls error inside names the TLS failure, else the first I/O or hyper error that tells.
+fn described(stage: Stage, error: &(dyn StdError + 'static)) -> (Failure, String) {
+    let connecting = stage == Stage::Connect;
     let mut failure: Option<Failure> = None;
     let mut parts: Vec<String> = Vec::new();
-    // Skip reqwest's own "error sending request" and hyper-util's "client error (Connect)": the phase says it.
-    let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(e) = cause {
         if let Some(tls) = rustls_inside(e) {
             failure = Some(failure_of(tls));
@@ -504,6 +858,7 @@ fn classify(error: reqwest::Error, url: &Url, original: &Url) -> (Failure, Strin
             break;
         }
         let text = e.to_string();
+        // hyper-util's "client error (Connect)" says what the stage says.
         if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
@@ -522,18 +877,8 @@ fn classify(error: reqwest::Error, url: &Url, original: &Url) -> (Failure, Strin
     if parts.is_empty() {
         parts.push(error.to_string());
     }
-    let failure = if timeout {
-        Failure::Timeout
-    } else if dns {
-        Failure::ResolveFailed
-    } else {
-        failure.unwrap_or(if connecting { Failure::Unreachable } else { Failure::Protocol })
-    };
-    let mut detail = format!("{phase}: {}", parts.join(": "));
-    if url != original {
-        detail.push_str(&format!(" (at {url})"));
-    }
-    (failure, detail)
+    let failure = failure.unwrap_or(if connecting { Failure::Unreachable } else { Failure::Protocol });
+    (failure, format!("{}: {}", stage.words(), parts.join(": ")))
 }
 
 /// The rustls error in `e`, looking through the io::Errors that carry it (TLS errors arrive as
@@ -556,5 +901,62 @@ fn hyper_failure(e: &hyper::Error) -> Option<Failure> {
         Some(Failure::Protocol)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gonogo_testkit::tcp;
+    use std::net::{Ipv6Addr, TcpListener};
+
+    /// A port on `[::1]` nobody listens on, or `None` without IPv6 loopback.
+    fn closed_v6() -> Option<SocketAddr> {
+        let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).ok()?;
+        listener.local_addr().ok()
+    }
+
+    /// A listener on 127.0.0.1 whose accept queue is full: a connect to it gets no SYN-ACK and hangs.
+    fn full_listener() -> (SocketAddr, socket2::Socket, Vec<std::net::TcpStream>) {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
+        socket.listen(0).expect("listen");
+        let addr = socket.local_addr().expect("address").as_socket().expect("an IP address");
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(stream) => held.push(stream),
+                Err(_) => return (addr, socket, held),
+            }
+        }
+        panic!("the accept queue of {addr} did not fill");
+    }
+
+    #[tokio::test]
+    async fn the_other_family_is_tried_when_the_first_refuses() {
+        let (Some(closed), (open, _listener)) = (closed_v6(), tcp::open_listener()) else { return };
+        let tcp = happy_eyeballs(&[closed, open], None).await.expect("the IPv4 address accepts");
+        assert_eq!(tcp.peer_addr().ok(), Some(open));
+    }
+
+    #[tokio::test]
+    async fn the_other_family_races_a_first_that_hangs() {
+        let Some((open_v6, _listener)) = tcp::open_listener_v6() else { return };
+        let (hanging, _socket, _held) = full_listener();
+        let tcp = time::timeout(Duration::from_secs(10), happy_eyeballs(&[hanging, open_v6], None))
+            .await
+            .expect("the IPv6 address answered before the IPv4 connect gave up")
+            .expect("the IPv6 address accepts");
+        assert_eq!(tcp.peer_addr().ok(), Some(open_v6));
+    }
+
+    #[tokio::test]
+    async fn when_all_refuse_the_error_names_the_preferred_family() {
+        let Some(closed_v6) = closed_v6() else { return };
+        let closed_v4 = tcp::closed_port();
+        let Err((addr, Connect::Io(e))) = happy_eyeballs(&[closed_v4, closed_v6], None).await else {
+            panic!("two closed ports accepted a connection or failed to bind");
+        };
+        assert_eq!((addr, e.kind()), (closed_v4, io::ErrorKind::ConnectionRefused));
     }
 }

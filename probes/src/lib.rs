@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 // Shared pieces.
 pub mod stats;
 pub mod tlsconf;
+mod together;
 
 // One module per probe kind.
 pub mod dns;

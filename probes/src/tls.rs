@@ -356,7 +356,8 @@ async fn client_auth_verdict(
 }
 
 /// A TCP connect that failed before reaching the network (the source address) or on it.
-enum Connect {
+#[derive(Debug)]
+pub(crate) enum Connect {
     /// Binding the source address failed: the agent cannot measure.
     Bind(ProbeError),
     /// The connect itself failed: an observation.
@@ -364,7 +365,7 @@ enum Connect {
 }
 
 /// Connect to `addr`, from `source` when given.
-async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Connect> {
+pub(crate) async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, Connect> {
     let Some(source) = source else { return TcpStream::connect(addr).await.map_err(Connect::Io) };
     let socket = bound_socket(source).map_err(Connect::Bind)?;
     socket.connect(addr).await.map_err(Connect::Io)
@@ -398,7 +399,7 @@ fn source_error(source: IpAddr, e: &io::Error) -> ProbeError {
 }
 
 /// The addresses of `host` in the family of `source`; none is a local error (no route from that source).
-fn same_family(host: &str, addrs: Vec<SocketAddr>, source: IpAddr) -> Result<Vec<SocketAddr>, ProbeError> {
+pub(crate) fn same_family(host: &str, addrs: Vec<SocketAddr>, source: IpAddr) -> Result<Vec<SocketAddr>, ProbeError> {
     if addrs.is_empty() {
         return Ok(addrs);
     }

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! [`HttpServerBuilder::start_https`] serves the same routes over TLS with a [`Leaf`] certificate, requiring a
-//! client certificate after [`HttpServerBuilder::require_client_cert`]. An unknown path answers 404. Each
+//! client certificate after [`HttpServerBuilder::require_client_cert`]; [`HttpServerBuilder::start_https_h2`]
+//! offers HTTP/2 too (ALPN `h2`, then `http/1.1`). An unknown path answers 404. Each
 //! server records the peer address of every connection it accepts ([`HttpServer::peers`]). [`HttpProxy`] forwards absolute-form requests for `http://` URLs and tunnels `CONNECT`
 //! for `https://`, to loopback addresses only, and counts what it handled.
 //!
@@ -35,10 +36,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -60,9 +61,10 @@ pub enum Route {
     Hang,
     /// `200` with a body of `n` bytes of `x`, with a `Content-Length`.
     Large(usize),
-    /// `200`, `text/plain`, echoing the request: first line `METHOD /path?query`, then one line per header,
-    /// `name: value`, names lowercase, in the order received; then, if the request had a body, an empty line
-    /// and the body (up to [`ECHO_BODY_LIMIT`] bytes, lossily decoded as UTF-8).
+    /// `200`, `text/plain`, echoing the request: first line `METHOD /path?query` (the whole URL over HTTP/2),
+    /// then one line per header, `name: value`, names lowercase, in the order received; then, if the request had
+    /// a body, an empty line and the body (up to [`ECHO_BODY_LIMIT`] bytes, lossily decoded as UTF-8). The
+    /// response header `x-http-version` tells the request's HTTP version (`HTTP/1.1`, `HTTP/2.0`).
     Echo,
 }
 
@@ -138,6 +140,13 @@ impl HttpServerBuilder {
     pub fn start_tls(self, config: Arc<ServerConfig>) -> HttpServer {
         let mut config = (*config).clone();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        self.start_inner(Some(TlsAcceptor::from(Arc::new(config))))
+    }
+
+    /// Serve HTTPS presenting `leaf`, offering HTTP/2 by ALPN (`h2`, then `http/1.1`) and serving either.
+    pub fn start_https_h2(self, leaf: &Leaf) -> HttpServer {
+        let mut config = (*leaf.server_config_for(rustls::ALL_VERSIONS, self.client_ca.as_ref())).clone();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         self.start_inner(Some(TlsAcceptor::from(Arc::new(config))))
     }
 
@@ -254,7 +263,8 @@ where
         let state = state.clone();
         async move { Ok::<_, Infallible>(answer(request, &state).await) }
     });
-    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+    // HTTP/1.1, or HTTP/2 when the client starts with its preface (after ALPN `h2`).
+    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
 }
 
 async fn answer(request: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
@@ -271,6 +281,7 @@ async fn answer(request: Request<Incoming>, state: &State) -> Response<Full<Byte
         Some(Route::Hang) => std::future::pending().await,
         Some(Route::Large(n)) => reply(StatusCode::OK, Bytes::from(vec![b'x'; *n]), &[]),
         Some(Route::Echo) => {
+            let version = format!("{:?}", request.version());
             let mut text = format!("{} {}\n", request.method(), request.uri());
             for (name, value) in request.headers() {
                 let _ = writeln!(text, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
@@ -283,7 +294,9 @@ async fn answer(request: Request<Incoming>, state: &State) -> Response<Full<Byte
                 text.push('\n');
                 text.push_str(&String::from_utf8_lossy(&body));
             }
-            reply(StatusCode::OK, Bytes::from(text), &[("content-type".to_owned(), "text/plain".to_owned())])
+            let headers =
+                [("content-type".to_owned(), "text/plain".to_owned()), ("x-http-version".to_owned(), version)];
+            reply(StatusCode::OK, Bytes::from(text), &headers)
         }
     }
 }

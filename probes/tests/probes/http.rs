@@ -157,6 +157,8 @@ async fn method_and_headers_reach_the_server() {
     assert!(o.body.starts_with("PUT /echo\n"), "{}", o.body);
     assert!(o.body.contains("\nx-gonogo-test: yes\n"), "{}", o.body);
     assert!(o.body.contains("\nuser-agent: gonogo/"), "{}", o.body);
+    assert!(o.body.contains("\naccept: */*\n"), "{}", o.body);
+    assert_eq!(o.headers.get("x-http-version").map(String::as_str), Some("HTTP/1.1"), "{o:?}");
 }
 
 #[tokio::test]
@@ -169,6 +171,47 @@ async fn https_with_a_ca_file() {
     assert_eq!(o.failure, None, "{o:?}");
     assert_eq!(o.status, Some(200));
     assert_eq!(o.body, "secure");
+}
+
+#[tokio::test]
+async fn https_speaks_http2_when_the_server_offers_it() {
+    let ca = TestCa::new("gonogo test CA");
+    let server = HttpServer::builder()
+        .echo("/echo")
+        .redirect("/old", "/echo")
+        .start_https_h2(&ca.leaf(&["localhost", "127.0.0.1"]));
+
+    let o = run(HttpParams {
+        method: "POST".to_owned(),
+        headers: vec![("X-Gonogo-Test".to_owned(), "yes".to_owned())],
+        body: Some(b"ping".to_vec()),
+        ..with_ca(&server.url("/echo"), ca.ca_file())
+    })
+    .await;
+    assert_eq!(o.failure, None, "{o:?}");
+    assert_eq!(o.headers.get("x-http-version").map(String::as_str), Some("HTTP/2.0"), "{o:?}");
+    assert!(o.body.starts_with(&format!("POST {}\n", server.url("/echo"))), "{}", o.body);
+    assert!(o.body.contains("\nx-gonogo-test: yes\n"), "{}", o.body);
+    assert!(o.body.ends_with("\n\nping"), "{}", o.body);
+
+    // A redirect on HTTP/2 is followed like one on HTTP/1.1.
+    let o = run(with_ca(&server.url("/old"), ca.ca_file())).await;
+    assert_eq!((o.failure, o.status, o.redirects), (None, Some(200), 1), "{o:?}");
+    assert_eq!(o.final_url.as_deref(), Some(server.url("/echo").as_str()));
+    assert!(o.body.starts_with(&format!("GET {}\n", server.url("/echo"))), "{}", o.body);
+}
+
+#[tokio::test]
+async fn credentials_in_the_url_are_sent_as_basic_authorization() {
+    let server = HttpServer::builder().echo("/echo").start();
+    let url = server.url("/echo").replace("http://", "http://probe:p%40ss@");
+
+    let o = run(params(&url)).await;
+
+    assert_eq!(o.failure, None, "{o:?}");
+    // base64("probe:p@ss")
+    assert!(o.body.contains("\nauthorization: Basic cHJvYmU6cEBzcw==\n"), "{}", o.body);
+    assert_eq!(o.final_url.as_deref(), Some(server.url("/echo").as_str()), "credentials kept in the reported URL");
 }
 
 #[tokio::test]
