@@ -3,17 +3,19 @@
 //! certificate, a source address and a pinned server address.
 //!
 //! Two ways out, one exchange loop: a hop that goes straight to the server uses a hyper connection opened by the
-//! probe and driven in the probe's own task ([`Together`]); a hop through a proxy (http, https or socks5, explicit
-//! or from the environment) uses reqwest, which speaks to all of them. Why not reqwest for every hop: its
-//! client spawns each connection as a task of its own and re-parses each response's URL; going direct costs
-//! 14 % less CPU per probe (tests/bench/RESULTS.md, 2026-11-25), and a test agent should not load the host it
-//! measures from.
+//! probe and, for HTTP/1.1, driven in the probe's own task ([`Together`]); a hop through a proxy (http, https or
+//! socks5, explicit or from the environment) uses reqwest, which speaks to all of them. Why not reqwest for
+//! every hop: its client spawns each connection as a task of its own and re-parses each response's URL; going
+//! direct costs 14 % less CPU per HTTP/1.1 probe (tests/bench/RESULTS.md, 2026-11-25), and a test agent should
+//! not load the host it measures from.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -36,7 +38,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::tls::{Connect, check_source, connect, io_failure, same_family};
 use crate::tlsconf::{ClientOptions, ClientTls, OnInvalid, describe_error, failure_of};
-use crate::together::Together;
+use crate::together::{Leftover, Together};
 use crate::{Failure, Kind, Observations, Probe, ProbeError, ProbeFuture};
 
 /// Parameters of one HTTP check.
@@ -335,7 +337,7 @@ impl HttpProbe {
             obs.redirects += 1;
             url = next;
             if let Some(credentials) = take_credentials(&mut url) {
-                headers.insert(AUTHORIZATION, credentials);
+                headers.entry(AUTHORIZATION).or_insert(credentials);
             }
         }
     }
@@ -407,7 +409,8 @@ impl HttpProbe {
     }
 
     /// The request of `hop` on a connection, HTTP/2 when the server chose it by ALPN; the connection is driven
-    /// in this task alongside the exchange.
+    /// in this task alongside the exchange. When the exchange fails because the connection did (a TLS alert
+    /// after the handshake, a reset), the connection's own error is the one reported.
     async fn on_connection<T>(
         &self,
         io: TokioIo<T>,
@@ -425,18 +428,32 @@ impl HttpProbe {
         if h2 {
             let (mut sender, conn) =
                 hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(request_failed)?;
-            let work = async move {
+            let work = async {
                 let response = sender.send_request(request).await.map_err(request_failed)?;
                 self.on_response(response, hop, obs, body, start).await
             };
-            Together::new(conn, work).await
-        } else {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(request_failed)?;
-            let work = async move {
-                let response = sender.send_request(request).await.map_err(request_failed)?;
-                self.on_response(response, hop, obs, body, start).await
-            };
-            Together::new(conn, work).await
+            let mut both = Together::new(conn, work);
+            let result = (&mut both).await;
+            let conn = both.into_conn();
+            // hyper runs an HTTP/2 connection as a task of its own; dropping the handle ends it.
+            return connection_error(result, conn, obs);
+        }
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(request_failed)?;
+        let work = async {
+            let response = sender.send_request(request).await.map_err(request_failed)?;
+            self.on_response(response, hop, obs, body, start).await
+        };
+        let mut both = Together::new(conn, work);
+        let result = (&mut both).await;
+        match both.into_conn() {
+            Leftover::Open(conn) => {
+                // Say goodbye (TLS close_notify, then FIN) as hyper does at the end of a connection, if that can
+                // be done without waiting: a server should not log a broken connection for every probe.
+                let mut io = Pin::into_inner(conn).into_parts().io.into_inner();
+                let _ = Pin::new(&mut io).poll_shutdown(&mut Context::from_waker(Waker::noop()));
+                result
+            }
+            finished => connection_error(result, finished, obs),
         }
     }
 
@@ -485,6 +502,25 @@ impl HttpProbe {
         let truncated = read_capped(response.into_body(), self.params.body_limit, body).await;
         obs.body_truncated = truncated.map_err(|e| described(Stage::Body, &e))?;
         Ok(End::Done)
+    }
+}
+
+/// The exchange's result; but when it failed and the connection had failed first, the connection's error (the
+/// request only hears "canceled" or "closed").
+fn connection_error<C>(
+    result: Result<End, (Failure, String)>,
+    conn: Leftover<C>,
+    obs: &HttpObservations,
+) -> Result<End, (Failure, String)>
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
+    match (result, conn) {
+        (Err(_), Leftover::Finished(Err(e))) => {
+            let stage = if obs.time_to_headers.is_some() { Stage::Body } else { Stage::Request };
+            Err(described(stage, &e))
+        }
+        (result, _) => result,
     }
 }
 
@@ -564,7 +600,8 @@ fn direct_request(hop: &Hop<'_>, h2: bool) -> Result<http::Request<Full<Bytes>>,
         let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
         let host = HeaderValue::from_str(authority)
             .map_err(|_| (Failure::Protocol, format!("request: {authority:?} is not a usable Host header")))?;
-        request.headers_mut().insert(HOST, host);
+        // A check's own `Host` (a virtual host behind an address) wins, as with any client.
+        request.headers_mut().entry(HOST).or_insert(host);
     }
     Ok(request)
 }
@@ -707,7 +744,7 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
         headers.append(header, value);
     }
     if let Some(credentials) = take_credentials(&mut url) {
-        headers.insert(AUTHORIZATION, credentials);
+        headers.entry(AUTHORIZATION).or_insert(credentials);
     }
     // What reqwest sends unless told otherwise; the check's own headers win.
     headers.entry(USER_AGENT).or_insert(HeaderValue::from_static(concat!("gonogo/", env!("CARGO_PKG_VERSION"))));
@@ -858,8 +895,10 @@ fn described(stage: Stage, error: &(dyn StdError + 'static)) -> (Failure, String
             break;
         }
         let text = e.to_string();
-        // hyper-util's "client error (Connect)" says what the stage says.
-        if !text.starts_with("client error (") && !parts.iter().any(|p| p.contains(&text)) {
+        // reqwest's own words ("error sending request", "error reading a body from connection") and
+        // hyper-util's "client error (Connect)" say what the stage says.
+        let generic = e.is::<reqwest::Error>() || text.starts_with("client error (");
+        if !generic && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         // An io::Error's `source()` skips the error it wraps; step into it instead.

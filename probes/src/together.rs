@@ -22,18 +22,31 @@ use std::task::{Context, Poll, Wake, Waker};
 const MAX_ROUNDS: usize = 16;
 
 /// The connection future `conn` and the exchange `work` on it, polled together; finishes with `work`.
-/// `conn` finishing first is not the end: hyper reports a connection's failure to the request it fails.
-pub(crate) struct Together<C, W> {
-    conn: Pin<Box<C>>,
-    conn_done: bool,
+/// `conn` finishing first is not the end: hyper reports a connection's failure to the request it fails. A
+/// finished `conn` is dropped at once (its end cancels what is still queued on it) and its output kept; after
+/// `work` is done, [`Together::into_conn`] tells which it was. Await it as `(&mut both).await`.
+pub(crate) struct Together<C: Future, W> {
+    conn: Leftover<C>,
     work: Pin<Box<W>>,
     shared: Arc<Shared>,
     waker: Waker,
 }
 
-impl<C, W> std::fmt::Debug for Together<C, W> {
+// The futures are boxed and a finished connection's output is never pinned: moving the struct is fine.
+impl<C: Future, W> Unpin for Together<C, W> {}
+
+/// What became of the connection future.
+pub(crate) enum Leftover<C: Future> {
+    /// Still running: the exchange ended first (the usual case with HTTP/1.1 keep-alive).
+    Open(Pin<Box<C>>),
+    /// It finished, with this output.
+    Finished(C::Output),
+}
+
+impl<C: Future, W> std::fmt::Debug for Together<C, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Together").field("conn_done", &self.conn_done).finish_non_exhaustive()
+        let conn = if matches!(self.conn, Leftover::Open(_)) { "open" } else { "finished" };
+        f.debug_struct("Together").field("conn", &conn).finish_non_exhaustive()
     }
 }
 
@@ -53,8 +66,8 @@ impl Wake for Shared {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // SeqCst: `again` must be visible to a poll that reads `polling` as cleared afterwards, or the
-        // task waker below is taken; either way the wake-up is not lost.
+        // `again` first: a poll that reads it after clearing `polling` sees this wake-up; one that cleared
+        // `polling` before this load has it passed to the task. Either way it is not lost.
         self.again.store(true, Ordering::SeqCst);
         if !self.polling.load(Ordering::SeqCst) {
             let task = self.task.lock().map(|mut t| t.take()).unwrap_or_else(|poisoned| poisoned.into_inner().take());
@@ -69,7 +82,12 @@ impl<C: Future, W: Future> Together<C, W> {
     pub(crate) fn new(conn: C, work: W) -> Self {
         let shared = Arc::new(Shared::default());
         let waker = Waker::from(shared.clone());
-        Together { conn: Box::pin(conn), conn_done: false, work: Box::pin(work), shared, waker }
+        Together { conn: Leftover::Open(Box::pin(conn)), work: Box::pin(work), shared, waker }
+    }
+
+    /// The connection future, still running or finished; the exchange is dropped.
+    pub(crate) fn into_conn(self) -> Leftover<C> {
+        self.conn
     }
 }
 
@@ -77,7 +95,6 @@ impl<C: Future, W: Future> Future for Together<C, W> {
     type Output = W::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<W::Output> {
-        // Every field is boxed or Unpin: the struct can be moved out of its pin.
         let this = self.get_mut();
         match this.shared.task.lock() {
             Ok(mut task) => *task = Some(cx.waker().clone()),
@@ -85,10 +102,14 @@ impl<C: Future, W: Future> Future for Together<C, W> {
         }
         let mut inner = Context::from_waker(&this.waker);
         for _ in 0..MAX_ROUNDS {
-            this.shared.polling.store(true, Ordering::SeqCst);
+            // Cleared before `polling` is set: a wake-up in between reaches the task (a spare wake-up, not a
+            // lost one), and every wake-up after it is seen at the end of the round.
             this.shared.again.store(false, Ordering::SeqCst);
-            if !this.conn_done && this.conn.as_mut().poll(&mut inner).is_ready() {
-                this.conn_done = true;
+            this.shared.polling.store(true, Ordering::SeqCst);
+            if let Leftover::Open(conn) = &mut this.conn
+                && let Poll::Ready(output) = conn.as_mut().poll(&mut inner)
+            {
+                this.conn = Leftover::Finished(output);
             }
             let work = this.work.as_mut().poll(&mut inner);
             this.shared.polling.store(false, Ordering::SeqCst);
@@ -156,6 +177,30 @@ mod tests {
         assert!(sender.join().is_ok_and(|sent| sent.is_ok()));
         assert_eq!(count.0.load(Ordering::SeqCst), 1, "the task was not woken");
         assert_eq!(both.as_mut().poll(&mut cx), Poll::Ready(5));
+    }
+
+    #[test]
+    fn a_finished_connection_is_dropped_and_its_output_kept() {
+        // Like hyper's: the connection future owns the receiving end of the request queue, and keeps it when it
+        // finishes. Only dropping the finished future tells the sender that nobody will answer.
+        struct Ends(#[allow(dead_code)] tokio::sync::oneshot::Receiver<u32>);
+        impl Future for Ends {
+            type Output = &'static str;
+            fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<&'static str> {
+                Poll::Ready("closed")
+            }
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let conn = Ends(rx);
+        let work = async move {
+            tokio::task::yield_now().await;
+            tx.send(1).is_err()
+        };
+        let waker = Waker::from(Arc::new(Count::default()));
+        let mut cx = Context::from_waker(&waker);
+        let mut both = Together::new(conn, work);
+        assert_eq!(Pin::new(&mut both).poll(&mut cx), Poll::Ready(true), "the receiver was not dropped");
+        assert!(matches!(both.into_conn(), Leftover::Finished("closed")));
     }
 
     #[test]

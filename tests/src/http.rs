@@ -310,8 +310,9 @@ fn reply(status: StatusCode, body: Bytes, headers: &[(String, String)]) -> Respo
 }
 
 /// A forward HTTP proxy on `127.0.0.1:0`: absolute-form requests (`GET http://127.0.0.1:8080/x HTTP/1.1`) are
-/// forwarded with `Connection: close`; `CONNECT host:port` is tunnelled. Only loopback destinations are
-/// allowed (anything else gets `403`). Stops when dropped.
+/// forwarded with `Connection: close`; `CONNECT host:port` is tunnelled. The same port speaks SOCKS5 to a
+/// client that greets in it (no authentication, `CONNECT` only; see [`HttpProxy::socks5_url`]). Only loopback
+/// destinations are allowed (anything else gets `403`, or SOCKS5 reply 2). Stops when dropped.
 #[derive(Debug)]
 pub struct HttpProxy {
     addr: SocketAddr,
@@ -345,12 +346,18 @@ impl HttpProxy {
         format!("http://{}", self.addr)
     }
 
+    /// `socks5://127.0.0.1:PORT`, for a client's proxy setting.
+    pub fn socks5_url(&self) -> String {
+        format!("socks5://{}", self.addr)
+    }
+
     /// Requests forwarded and tunnels opened so far.
     pub fn handled(&self) -> usize {
         self.seen.handled.load(Ordering::SeqCst)
     }
 
-    /// What each handled request asked for: `CONNECT 127.0.0.1:443` or `GET http://127.0.0.1:80/x`.
+    /// What each handled request asked for: `CONNECT 127.0.0.1:443`, `GET http://127.0.0.1:80/x`, or
+    /// `SOCKS5 127.0.0.1:443`.
     pub fn targets(&self) -> Vec<String> {
         self.seen.targets.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -379,6 +386,12 @@ async fn proxy_loop(listener: TcpListener, seen: Arc<Seen>) {
 const MAX_HEAD: usize = 64 * 1024;
 
 async fn proxy_connection(mut client: TcpStream, seen: Arc<Seen>) {
+    let mut first = [0u8; 1];
+    match client.peek(&mut first).await {
+        Ok(1) if first[0] == SOCKS5 => return socks5_connection(client, seen).await,
+        Ok(1) => {}
+        _ => return,
+    }
     // Read the request head.
     let mut buf = Vec::with_capacity(4096);
     let head_end = loop {
@@ -447,6 +460,79 @@ async fn proxy_connection(mut client: TcpStream, seen: Arc<Seen>) {
         }
     }
     if !rest.is_empty() && upstream.write_all(&rest).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+/// The version byte that starts every SOCKS5 message (RFC 1928).
+const SOCKS5: u8 = 5;
+
+/// A SOCKS5 session (RFC 1928): greeting with "no authentication", one `CONNECT`, then a tunnel.
+async fn socks5_connection(mut client: TcpStream, seen: Arc<Seen>) {
+    let mut greeting = [0u8; 2];
+    if client.read_exact(&mut greeting).await.is_err() {
+        return;
+    }
+    let mut methods = vec![0u8; usize::from(greeting[1])];
+    if client.read_exact(&mut methods).await.is_err() {
+        return;
+    }
+    let no_auth = methods.contains(&0);
+    if client.write_all(&[SOCKS5, if no_auth { 0 } else { 0xff }]).await.is_err() || !no_auth {
+        return;
+    }
+    // VER CMD RSV ATYP, then the address and the port.
+    let mut request = [0u8; 4];
+    if client.read_exact(&mut request).await.is_err() {
+        return;
+    }
+    let host = match request[3] {
+        1 => {
+            let mut ip = [0u8; 4];
+            if client.read_exact(&mut ip).await.is_err() {
+                return;
+            }
+            Ipv4Addr::from(ip).to_string()
+        }
+        4 => {
+            let mut ip = [0u8; 16];
+            if client.read_exact(&mut ip).await.is_err() {
+                return;
+            }
+            format!("[{}]", std::net::Ipv6Addr::from(ip))
+        }
+        3 => {
+            let mut len = [0u8; 1];
+            if client.read_exact(&mut len).await.is_err() {
+                return;
+            }
+            let mut name = vec![0u8; usize::from(len[0])];
+            if client.read_exact(&mut name).await.is_err() {
+                return;
+            }
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        _ => return,
+    };
+    let mut port = [0u8; 2];
+    if client.read_exact(&mut port).await.is_err() {
+        return;
+    }
+    let authority = format!("{host}:{}", u16::from_be_bytes(port));
+    // Replies: VER REP RSV, then a bound address (0.0.0.0:0 here).
+    let reply = |code: u8| [SOCKS5, code, 0, 1, 0, 0, 0, 0, 0, 0];
+    if request[1] != 1 {
+        let _ = client.write_all(&reply(7)).await; // command not supported
+        return;
+    }
+    let Some(mut upstream) = connect_loopback(&authority).await else {
+        let _ = client.write_all(&reply(2)).await; // not allowed by the ruleset
+        return;
+    };
+    seen.handled.fetch_add(1, Ordering::SeqCst);
+    seen.targets.lock().unwrap_or_else(|p| p.into_inner()).push(format!("SOCKS5 {authority}"));
+    if client.write_all(&reply(0)).await.is_err() {
         return;
     }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;

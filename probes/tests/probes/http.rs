@@ -212,6 +212,25 @@ async fn credentials_in_the_url_are_sent_as_basic_authorization() {
     // base64("probe:p@ss")
     assert!(o.body.contains("\nauthorization: Basic cHJvYmU6cEBzcw==\n"), "{}", o.body);
     assert_eq!(o.final_url.as_deref(), Some(server.url("/echo").as_str()), "credentials kept in the reported URL");
+
+    // The check's own Authorization header wins over the URL's credentials.
+    let bearer = vec![("Authorization".to_owned(), "Bearer t0ken".to_owned())];
+    let o = run(HttpParams { headers: bearer, ..params(&url) }).await;
+    assert!(o.body.contains("\nauthorization: Bearer t0ken\n"), "{}", o.body);
+    assert!(!o.body.contains("Basic"), "{}", o.body);
+}
+
+#[tokio::test]
+async fn a_host_header_of_the_check_is_sent_as_given() {
+    // A virtual host behind an address: the URL names the address, the header the site.
+    let server = HttpServer::builder().echo("/echo").start();
+    let headers = vec![("Host".to_owned(), "vhost.example".to_owned())];
+
+    let o = run(HttpParams { headers, ..params(&server.url("/echo")) }).await;
+
+    assert_eq!(o.failure, None, "{o:?}");
+    assert!(o.body.contains("\nhost: vhost.example\n"), "{}", o.body);
+    assert_eq!(o.body.matches("\nhost: ").count(), 1, "{}", o.body);
 }
 
 #[tokio::test]
@@ -379,6 +398,23 @@ async fn https_goes_through_the_proxy() {
     assert_eq!(o.body, "tunnelled");
     assert_eq!(proxy.handled(), 1);
     assert_eq!(proxy.targets(), vec![format!("CONNECT {}", server.addr())]);
+}
+
+#[tokio::test]
+async fn http_and_https_go_through_a_socks5_proxy() {
+    let plain = HttpServer::builder().status("/", 200, "via socks").start();
+    let ca = TestCa::new("gonogo test CA");
+    let secure = HttpServer::builder().status("/", 200, "secure via socks").start_https(&ca.leaf(&["127.0.0.1"]));
+    let proxy = HttpProxy::start();
+
+    let o = run(HttpParams { proxy: Some(proxy.socks5_url()), ..params(&plain.url("/")) }).await;
+    assert_eq!((o.failure, o.status), (None, Some(200)), "{o:?}");
+    assert_eq!(o.body, "via socks");
+    let o = run(HttpParams { proxy: Some(proxy.socks5_url()), ..with_ca(&secure.url("/"), ca.ca_file()) }).await;
+    assert_eq!((o.failure, o.status), (None, Some(200)), "{o:?}");
+    assert_eq!(o.body, "secure via socks");
+
+    assert_eq!(proxy.targets(), vec![format!("SOCKS5 {}", plain.addr()), format!("SOCKS5 {}", secure.addr())]);
 }
 
 #[tokio::test]
