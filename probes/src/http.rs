@@ -199,6 +199,15 @@ impl Prepared {
     }
 }
 
+/// What an exchange has seen so far, kept when the timeout cuts it short.
+struct Seen {
+    obs: HttpObservations,
+    /// The body read so far (up to the limit).
+    body: Vec<u8>,
+    /// When the exchange started: time to headers counts from here.
+    start: Instant,
+}
+
 /// One request of the exchange: the check's, or one after a redirect.
 struct Hop<'a> {
     url: &'a Url,
@@ -250,10 +259,10 @@ impl HttpProbe {
         }
         let timeout = self.params.timeout;
         let start = Instant::now();
-        let mut obs = HttpObservations::empty();
-        // Outside the timed future, so a timeout keeps the part of the body that was read.
-        let mut body: Vec<u8> = Vec::new();
-        let outcome = time::timeout(timeout, self.exchange(prepared, &mut obs, &mut body, start)).await;
+        // Outside the timed future, so a timeout keeps what was seen, the part of the body read included.
+        let mut seen = Seen { obs: HttpObservations::empty(), body: Vec::new(), start };
+        let outcome = time::timeout(timeout, self.exchange(prepared, &mut seen)).await;
+        let Seen { mut obs, body, .. } = seen;
         obs.total_time = Some(start.elapsed());
         obs.body_bytes = body.len() as u64;
         obs.body = String::from_utf8_lossy(&body).into_owned();
@@ -273,15 +282,9 @@ impl HttpProbe {
         Ok(Observations::Http(obs))
     }
 
-    /// The request, its redirects and the body (into `body`), writing what it sees into `obs` as it goes so a
-    /// timeout keeps what was seen.
-    async fn exchange(
-        &self,
-        prepared: &Prepared,
-        obs: &mut HttpObservations,
-        body: &mut Vec<u8>,
-        start: Instant,
-    ) -> Result<(), (Failure, String)> {
+    /// The request, its redirects and the body, writing what it sees into `seen` as it goes so a timeout keeps
+    /// what was seen.
+    async fn exchange(&self, prepared: &Prepared, seen: &mut Seen) -> Result<(), (Failure, String)> {
         let mut url = prepared.url.clone();
         let mut method = prepared.method.clone();
         let mut headers = prepared.headers.clone();
@@ -289,14 +292,14 @@ impl HttpProbe {
         let max_redirects = self.params.max_redirects;
         loop {
             // What is known of this hop: its URL. Status and headers are those of the response to it.
-            obs.final_url = Some(url.to_string());
-            obs.status = None;
-            obs.headers.clear();
-            obs.headers_truncated = false;
+            seen.obs.final_url = Some(url.to_string());
+            seen.obs.status = None;
+            seen.obs.headers.clear();
+            seen.obs.headers_truncated = false;
             let hop = Hop { url: &url, method: &method, headers: &headers, body: request_body.as_ref() };
             let end = match prepared.proxy_for(&url) {
-                Some(client) => self.via_proxy(client, &hop, obs, body, start).await,
-                None => self.direct(prepared, &hop, obs, body, start).await,
+                Some(client) => self.via_proxy(client, &hop, seen).await,
+                None => self.direct(prepared, &hop, seen).await,
             };
             let (status, location) = match end {
                 Ok(End::Done) => return Ok(()),
@@ -308,7 +311,7 @@ impl HttpProbe {
                     return Err((failure, detail));
                 }
             };
-            if obs.redirects >= max_redirects {
+            if seen.obs.redirects >= max_redirects {
                 return Err((Failure::Protocol, format!("more than {max_redirects} redirects (last at {url})")));
             }
             let next = location
@@ -334,7 +337,7 @@ impl HttpProbe {
                     headers.remove(name);
                 }
             }
-            obs.redirects += 1;
+            seen.obs.redirects += 1;
             url = next;
             if let Some(credentials) = take_credentials(&mut url) {
                 headers.entry(AUTHORIZATION).or_insert(credentials);
@@ -344,23 +347,16 @@ impl HttpProbe {
 
     /// A hop straight to the server: resolve (or take the pin), connect (from the source address), TLS with
     /// ALPN, then HTTP/1.1 or HTTP/2 on a connection this task drives.
-    async fn direct(
-        &self,
-        prepared: &Prepared,
-        hop: &Hop<'_>,
-        obs: &mut HttpObservations,
-        body: &mut Vec<u8>,
-        start: Instant,
-    ) -> Result<End, (Failure, String)> {
+    async fn direct(&self, prepared: &Prepared, hop: &Hop<'_>, seen: &mut Seen) -> Result<End, (Failure, String)> {
         let url = hop.url;
         let host = url.host_str().unwrap_or_default();
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let port = url.port_or_known_default().unwrap_or(80);
-        let tcp = self.connect(url, bare, port).await?;
+        let tcp = self.connect(prepared, url, bare, port).await?;
         // One write per request here, but an exchange should not wait on Nagle's algorithm either way.
         let _ = tcp.set_nodelay(true);
         if url.scheme() != "https" {
-            return self.on_connection(TokioIo::new(tcp), false, hop, obs, body, start).await;
+            return self.on_connection(TokioIo::new(tcp), false, hop, seen).await;
         }
         let name = ServerName::try_from(bare.to_owned())
             .map_err(|e| (Failure::Protocol, format!("connect: {host:?} is not a valid TLS server name: {e}")))?;
@@ -369,15 +365,22 @@ impl HttpProbe {
             .await
             .map_err(|e| described(Stage::Connect, &e))?;
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-        self.on_connection(TokioIo::new(tls), h2, hop, obs, body, start).await
+        self.on_connection(TokioIo::new(tls), h2, hop, seen).await
     }
 
     /// A TCP connection to the hop's server: the pin, the address in the URL, or the addresses the system
     /// resolver gives (of the source address's family when there is one), tried in order.
-    async fn connect(&self, url: &Url, host: &str, port: u16) -> Result<tokio::net::TcpStream, (Failure, String)> {
+    async fn connect(
+        &self,
+        prepared: &Prepared,
+        url: &Url,
+        host: &str,
+        port: u16,
+    ) -> Result<tokio::net::TcpStream, (Failure, String)> {
         let source = self.params.source;
-        let same_host = self.params.pin.is_some() && url.host_str() == self.prepared_host();
-        let addrs: Vec<SocketAddr> = match (self.params.pin.filter(|_| same_host), host.parse::<IpAddr>()) {
+        // The pin is for the check's own host (also after a redirect back to it), not for others.
+        let pin = self.params.pin.filter(|_| url.host_str() == prepared.url.host_str());
+        let addrs: Vec<SocketAddr> = match (pin, host.parse::<IpAddr>()) {
             (Some(pin), _) => vec![SocketAddr::new(pin, port)],
             (None, Ok(ip)) => vec![SocketAddr::new(ip, port)],
             (None, Err(_)) => {
@@ -386,9 +389,8 @@ impl HttpProbe {
                     .map_err(|e| (Failure::ResolveFailed, format!("connect: cannot resolve {host}: {e}")))?
                     .collect();
                 let found = match source {
-                    Some(source) => {
-                        same_family(host, found, source).map_err(|e| (Failure::ResolveFailed, e.to_string()))?
-                    }
+                    Some(source) => same_family(host, found, source)
+                        .map_err(|e| (Failure::ResolveFailed, format!("connect: {e}")))?,
                     None => found,
                 };
                 if found.is_empty() {
@@ -403,11 +405,6 @@ impl HttpProbe {
         })
     }
 
-    /// The host of the check's own URL, to which a pin applies.
-    fn prepared_host(&self) -> Option<&str> {
-        self.prepared.as_ref().ok().and_then(|p| p.url.host_str())
-    }
-
     /// The request of `hop` on a connection, HTTP/2 when the server chose it by ALPN; the connection is driven
     /// in this task alongside the exchange. When the exchange fails because the connection did (a TLS alert
     /// after the handshake, a reset), the connection's own error is the one reported.
@@ -416,9 +413,7 @@ impl HttpProbe {
         io: TokioIo<T>,
         h2: bool,
         hop: &Hop<'_>,
-        obs: &mut HttpObservations,
-        body: &mut Vec<u8>,
-        start: Instant,
+        seen: &mut Seen,
     ) -> Result<End, (Failure, String)>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -430,18 +425,18 @@ impl HttpProbe {
                 hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await.map_err(request_failed)?;
             let work = async {
                 let response = sender.send_request(request).await.map_err(request_failed)?;
-                self.on_response(response, hop, obs, body, start).await
+                self.on_response(response, seen).await
             };
             let mut both = Together::new(conn, work);
             let result = (&mut both).await;
             let conn = both.into_conn();
             // hyper runs an HTTP/2 connection as a task of its own; dropping the handle ends it.
-            return connection_error(result, conn, obs);
+            return connection_error(result, conn, &seen.obs);
         }
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(request_failed)?;
         let work = async {
             let response = sender.send_request(request).await.map_err(request_failed)?;
-            self.on_response(response, hop, obs, body, start).await
+            self.on_response(response, seen).await
         };
         let mut both = Together::new(conn, work);
         let result = (&mut both).await;
@@ -453,7 +448,7 @@ impl HttpProbe {
                 let _ = Pin::new(&mut io).poll_shutdown(&mut Context::from_waker(Waker::noop()));
                 result
             }
-            finished => connection_error(result, finished, obs),
+            finished => connection_error(result, finished, &seen.obs),
         }
     }
 
@@ -462,45 +457,35 @@ impl HttpProbe {
         &self,
         client: &reqwest::Client,
         hop: &Hop<'_>,
-        obs: &mut HttpObservations,
-        body: &mut Vec<u8>,
-        start: Instant,
+        seen: &mut Seen,
     ) -> Result<End, (Failure, String)> {
         let mut request = client.request(hop.method.clone(), hop.url.clone()).headers(hop.headers.clone());
         if let Some(bytes) = hop.body {
             request = request.body(bytes.clone());
         }
         let response = request.send().await.map_err(classify)?;
-        self.on_response(http::Response::from(response), hop, obs, body, start).await
+        self.on_response(http::Response::from(response), seen).await
     }
 
     /// Record a response's status and headers; a redirect to follow ends the hop, any other response has its
-    /// body read into `body` up to the limit.
-    async fn on_response<B>(
-        &self,
-        response: http::Response<B>,
-        hop: &Hop<'_>,
-        obs: &mut HttpObservations,
-        body: &mut Vec<u8>,
-        start: Instant,
-    ) -> Result<End, (Failure, String)>
+    /// body read into `seen.body` up to the limit.
+    async fn on_response<B>(&self, response: http::Response<B>, seen: &mut Seen) -> Result<End, (Failure, String)>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: StdError + 'static,
     {
         let status = response.status();
-        obs.status = Some(status.as_u16());
-        obs.final_url = Some(hop.url.to_string());
-        (obs.headers, obs.headers_truncated) = kept_headers(response.headers());
+        seen.obs.status = Some(status.as_u16());
+        (seen.obs.headers, seen.obs.headers_truncated) = kept_headers(response.headers());
         if self.params.follow_redirects
             && is_followed(status)
             && let Some(location) = response.headers().get(LOCATION)
         {
             return Ok(End::Redirect(status, location.clone()));
         }
-        obs.time_to_headers = Some(start.elapsed());
-        let truncated = read_capped(response.into_body(), self.params.body_limit, body).await;
-        obs.body_truncated = truncated.map_err(|e| described(Stage::Body, &e))?;
+        seen.obs.time_to_headers = Some(seen.start.elapsed());
+        let truncated = read_capped(response.into_body(), self.params.body_limit, &mut seen.body).await;
+        seen.obs.body_truncated = truncated.map_err(|e| described(Stage::Body, &e))?;
         Ok(End::Done)
     }
 }
@@ -542,7 +527,7 @@ async fn happy_eyeballs(
     tokio::select! {
         result = &mut primary => return match result {
             Ok(tcp) => Ok(tcp),
-            Err((_, Connect::Bind(e))) => Err((preferred[0], Connect::Bind(e))),
+            Err(bind @ (_, Connect::Bind(_))) => Err(bind),
             Err(first_error) => in_turn(&fallback, source).await.map_err(|_| first_error),
         },
         () = time::sleep(FALLBACK_DELAY) => {}
@@ -765,7 +750,7 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
     let on_invalid = if params.verify { OnInvalid::Abort } else { OnInvalid::Continue };
     // One configuration for every run of the probe: its verifier keeps nothing (no run reads a chain back).
     let config = tls.client_config(tls.shared_verifier(on_invalid))?;
-    let direct_tls = std::sync::Arc::new(config.clone());
+    let direct_tls = std::sync::Arc::new(config);
 
     // The URL's host as an address, if it is one (`host_str` keeps the brackets of IPv6).
     let literal = url.host_str().and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok());
@@ -799,7 +784,7 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
     };
 
     let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
+        .tls_backend_preconfigured((*direct_tls).clone())
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
         // One exchange per connection, bounded by the probe's own timeout: TCP keepalive and TCP_USER_TIMEOUT
@@ -819,35 +804,29 @@ fn prepare(params: &HttpParams) -> Result<Prepared, ProbeError> {
     };
     // Through a proxy the pin is not used (the proxy connects); the source address is, to reach the proxy.
     if let Some(source) = params.source {
-        builder = builder.local_address(source).dns_resolver(FamilyResolver { ipv4: source.is_ipv4() });
+        builder = builder.local_address(source).dns_resolver(FamilyResolver { source });
     }
     let client = builder.build().map_err(|e| ProbeError::Local(format!("cannot build the HTTP client: {e}")))?;
     Ok(Prepared { url, method, headers, tls: direct_tls, proxy: Some(ProxyRoute { client, only }) })
 }
 
-/// The system resolver, keeping only the addresses of one family: those a bound source address can reach.
-/// (hyper binds the source only to addresses of its family and would silently connect to the others from any
-/// address.)
+/// The system resolver, keeping only the addresses of the source address's family, as direct hops do
+/// ([`same_family`]). (hyper binds the source only to addresses of its family and would silently connect to the
+/// others from any address.)
 #[derive(Debug, Clone, Copy)]
 struct FamilyResolver {
-    ipv4: bool,
+    source: IpAddr,
 }
 
 impl Resolve for FamilyResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let ipv4 = self.ipv4;
+        let source = self.source;
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept: Vec<SocketAddr> = found.iter().copied().filter(|a| a.is_ipv4() == ipv4).collect();
+            let kept = same_family(&host, found, source)?;
             if kept.is_empty() {
-                let family = if ipv4 { "IPv4" } else { "IPv6" };
-                let shown: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
-                return Err(format!(
-                    "{host} has no {family} address, the family of the source address (it resolved to {})",
-                    if shown.is_empty() { "nothing".to_owned() } else { shown.join(", ") }
-                )
-                .into());
+                return Err(format!("{host} resolved to no address").into());
             }
             Ok(Box::new(kept.into_iter()) as Addrs)
         })

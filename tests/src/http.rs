@@ -468,74 +468,59 @@ async fn proxy_connection(mut client: TcpStream, seen: Arc<Seen>) {
 /// The version byte that starts every SOCKS5 message (RFC 1928).
 const SOCKS5: u8 = 5;
 
-/// A SOCKS5 session (RFC 1928): greeting with "no authentication", one `CONNECT`, then a tunnel.
+/// A SOCKS5 session (RFC 1928): greeting with "no authentication", one `CONNECT`, then a tunnel. Any I/O error
+/// ends it.
 async fn socks5_connection(mut client: TcpStream, seen: Arc<Seen>) {
+    let _ = socks5_session(&mut client, &seen).await;
+}
+
+async fn socks5_session(client: &mut TcpStream, seen: &Seen) -> std::io::Result<()> {
     let mut greeting = [0u8; 2];
-    if client.read_exact(&mut greeting).await.is_err() {
-        return;
-    }
+    client.read_exact(&mut greeting).await?;
     let mut methods = vec![0u8; usize::from(greeting[1])];
-    if client.read_exact(&mut methods).await.is_err() {
-        return;
+    client.read_exact(&mut methods).await?;
+    if !methods.contains(&0) {
+        return client.write_all(&[SOCKS5, 0xff]).await;
     }
-    let no_auth = methods.contains(&0);
-    if client.write_all(&[SOCKS5, if no_auth { 0 } else { 0xff }]).await.is_err() || !no_auth {
-        return;
-    }
+    client.write_all(&[SOCKS5, 0]).await?;
     // VER CMD RSV ATYP, then the address and the port.
     let mut request = [0u8; 4];
-    if client.read_exact(&mut request).await.is_err() {
-        return;
-    }
+    client.read_exact(&mut request).await?;
     let host = match request[3] {
         1 => {
             let mut ip = [0u8; 4];
-            if client.read_exact(&mut ip).await.is_err() {
-                return;
-            }
+            client.read_exact(&mut ip).await?;
             Ipv4Addr::from(ip).to_string()
         }
         4 => {
             let mut ip = [0u8; 16];
-            if client.read_exact(&mut ip).await.is_err() {
-                return;
-            }
+            client.read_exact(&mut ip).await?;
             format!("[{}]", std::net::Ipv6Addr::from(ip))
         }
         3 => {
             let mut len = [0u8; 1];
-            if client.read_exact(&mut len).await.is_err() {
-                return;
-            }
+            client.read_exact(&mut len).await?;
             let mut name = vec![0u8; usize::from(len[0])];
-            if client.read_exact(&mut name).await.is_err() {
-                return;
-            }
+            client.read_exact(&mut name).await?;
             String::from_utf8_lossy(&name).into_owned()
         }
-        _ => return,
+        _ => return Ok(()),
     };
     let mut port = [0u8; 2];
-    if client.read_exact(&mut port).await.is_err() {
-        return;
-    }
+    client.read_exact(&mut port).await?;
     let authority = format!("{host}:{}", u16::from_be_bytes(port));
     // Replies: VER REP RSV, then a bound address (0.0.0.0:0 here).
     let reply = |code: u8| [SOCKS5, code, 0, 1, 0, 0, 0, 0, 0, 0];
     if request[1] != 1 {
-        let _ = client.write_all(&reply(7)).await; // command not supported
-        return;
+        return client.write_all(&reply(7)).await; // command not supported
     }
     let Some(mut upstream) = connect_loopback(&authority).await else {
-        let _ = client.write_all(&reply(2)).await; // not allowed by the ruleset
-        return;
+        return client.write_all(&reply(2)).await; // not allowed by the ruleset
     };
     seen.handled.fetch_add(1, Ordering::SeqCst);
     seen.targets.lock().unwrap_or_else(|p| p.into_inner()).push(format!("SOCKS5 {authority}"));
-    if client.write_all(&reply(0)).await.is_err() {
-        return;
-    }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    client.write_all(&reply(0)).await?;
+    tokio::io::copy_bidirectional(client, &mut upstream).await.map(drop)
 }
 
 /// Connect to `authority` (`ip:port`, `[ip6]:port` or `localhost:port`) if it is a loopback address. No name is
